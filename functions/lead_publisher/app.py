@@ -1,0 +1,5 @@
+"""Placeholder until implemented."""
+
+
+def lambda_handler(event, context):
+    raise NotImplementedError

@@ -1,0 +1,123 @@
+"""Function configuration: parsed and validated once per cold start from the environment.
+
+Every value is validated when the settings are loaded; a value a function needs but the
+environment lacks fails with a ``ConfigError`` that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from orcapulse_tiktok.errors import ConfigError
+
+DEFAULT_AUTH_URL = "https://www.tiktok.com/v2/auth/authorize/"
+DEFAULT_API_BASE_URL = "https://open.tiktokapis.com"
+DEFAULT_SCOPES = "user.info.basic"
+DEFAULT_WORKSPACE_CLAIM = "custom:workspace_id"
+WEBHOOK_MODES = ("live", "sandbox")
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name, default)
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an absolute http(s) URL")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated environment of a function. Optional values are read through ``require``."""
+
+    app_secret_id: str | None
+    redirect_uri: str | None
+    scopes: tuple[str, ...]
+    auth_url: str
+    api_base_url: str
+    frontend_url: str | None
+    webhook_mode: str
+    webhook_tolerance_seconds: int
+    workspace_claim: str
+    event_bus_name: str | None
+    integrations_table: str | None
+    oauth_states_table: str | None
+    leads_table: str | None
+    token_secret_prefix: str
+    cursor_key_secret_id: str | None
+    refresh_margin_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        scopes = tuple(s.strip() for s in env.get("TIKTOK_SCOPES", DEFAULT_SCOPES).split(",") if s.strip())
+        if not scopes:
+            raise ConfigError("TIKTOK_SCOPES must name at least one scope")
+        mode = env.get("WEBHOOK_MODE", "live") or "live"
+        if mode not in WEBHOOK_MODES:
+            raise ConfigError(f"WEBHOOK_MODE must be one of {', '.join(WEBHOOK_MODES)}")
+        prefix = env.get("TOKEN_SECRET_PREFIX", "orcapulse/tiktok/tokens/")
+        if not prefix or any(not (c.isalnum() or c in "/_+=.@-") for c in prefix):
+            raise ConfigError("TOKEN_SECRET_PREFIX must be a Secrets Manager name prefix")
+        return cls(
+            app_secret_id=env.get("TIKTOK_APP_SECRET_ID") or None,
+            redirect_uri=_url(env, "TIKTOK_REDIRECT_URI"),
+            scopes=scopes,
+            auth_url=_url(env, "TIKTOK_AUTH_URL", DEFAULT_AUTH_URL) or DEFAULT_AUTH_URL,
+            api_base_url=(
+                _url(env, "TIKTOK_API_BASE_URL", DEFAULT_API_BASE_URL) or DEFAULT_API_BASE_URL
+            ).rstrip("/"),
+            frontend_url=(_url(env, "FRONTEND_URL") or "").rstrip("/") or None,
+            webhook_mode=mode,
+            webhook_tolerance_seconds=_int(env, "WEBHOOK_TOLERANCE_SECONDS", 300, 1, 3600),
+            workspace_claim=env.get("WORKSPACE_CLAIM") or DEFAULT_WORKSPACE_CLAIM,
+            event_bus_name=env.get("EVENT_BUS_NAME") or None,
+            integrations_table=env.get("INTEGRATIONS_TABLE") or None,
+            oauth_states_table=env.get("OAUTH_STATES_TABLE") or None,
+            leads_table=env.get("LEADS_TABLE") or None,
+            token_secret_prefix=prefix,
+            cursor_key_secret_id=env.get("CURSOR_KEY_SECRET_ID") or None,
+            refresh_margin_seconds=_int(env, "TOKEN_REFRESH_MARGIN_SECONDS", 3600, 60, 86400),
+        )
+
+    def require(self, field: str) -> str:
+        """Return an optional setting the caller cannot work without, or fail naming its variable."""
+        value = getattr(self, field)
+        if not value:
+            raise ConfigError(f"{_ENV_NAMES[field]} is not set")
+        return str(value)
+
+
+_ENV_NAMES = {
+    "app_secret_id": "TIKTOK_APP_SECRET_ID",
+    "redirect_uri": "TIKTOK_REDIRECT_URI",
+    "frontend_url": "FRONTEND_URL",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "integrations_table": "INTEGRATIONS_TABLE",
+    "oauth_states_table": "OAUTH_STATES_TABLE",
+    "leads_table": "LEADS_TABLE",
+    "cursor_key_secret_id": "CURSOR_KEY_SECRET_ID",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this container, parsed on first use (tests call ``get_settings.cache_clear``)."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,56 @@
+"""Typed domain errors. Each carries its HTTP status and a stable error code; ``http.py`` maps them
+to the one JSON error shape in a single place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the API turns into an HTTP answer."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
+class TransientError(DomainError):
+    """A dependency failed in a way that a retry may fix (throttling, timeout, 5xx)."""
+
+    status = 503
+    code = "temporarily_unavailable"
+
+
+class ConfigError(DomainError):
+    """The function's environment is missing or has an invalid value; the message names it."""
+
+    status = 500
+    code = "configuration_error"

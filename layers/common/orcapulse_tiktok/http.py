@@ -1,0 +1,105 @@
+"""The HTTP edge shared by every API function: the resolver factory, the caller taken from the
+JWT authorizer's claims, and the one mapping from domain errors to the JSON error shape
+``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+from orcapulse_tiktok.config import get_settings
+from orcapulse_tiktok.errors import DomainError, Forbidden, Unauthorized
+from orcapulse_tiktok.observability import logger
+
+MAX_CLAIM_LENGTH = 256
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": {"code": code, "message": message}}),
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def make_resolver(*, enable_validation: bool = False) -> APIGatewayHttpResolver:
+    """An HTTP API (payload v2) resolver with the project's error mapping registered."""
+    app = APIGatewayHttpResolver(enable_validation=enable_validation)
+
+    @app.exception_handler(DomainError)
+    def _domain(exc: DomainError) -> Response[str]:
+        if exc.status >= 500:
+            logger.error("request failed", extra={"error_code": exc.code, "error": exc.message})
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.not_found
+    def _not_found(_exc: Exception) -> Response[str]:
+        return error_response(404, "route_not_found", "No such route")
+
+    if enable_validation:
+        from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+        @app.exception_handler(RequestValidationError)
+        def _invalid(exc: RequestValidationError) -> Response[str]:
+            fields = sorted(
+                {".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in exc.errors()}
+            )
+            return error_response(400, "invalid_parameter", f"Invalid value for: {', '.join(fields)}")
+
+    return app
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    workspace_id: str
+
+
+def _claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_CLAIM_LENGTH or not value.isprintable():
+        return None
+    return value
+
+
+def caller_from_event(event: dict[str, Any]) -> Caller:
+    """The user and workspace from the HTTP API JWT authorizer's claims.
+
+    No authorizer context or no ``sub`` is 401; no usable workspace claim is 403.
+    """
+    context = event.get("requestContext")
+    authorizer = context.get("authorizer") if isinstance(context, dict) else None
+    jwt = authorizer.get("jwt") if isinstance(authorizer, dict) else None
+    claims = jwt.get("claims") if isinstance(jwt, dict) else None
+    if not isinstance(claims, dict):
+        raise Unauthorized("Authentication required")
+    user_id = _claim(claims, "sub")
+    if user_id is None:
+        raise Unauthorized("Authentication required")
+    workspace_id = _claim(claims, get_settings().workspace_claim)
+    if workspace_id is None:
+        raise Forbidden("The token carries no workspace", code="workspace_required")
+    return Caller(user_id=user_id, workspace_id=workspace_id)
+
+
+def current_caller(app: APIGatewayHttpResolver) -> Caller:
+    return caller_from_event(app.current_event.raw_event)

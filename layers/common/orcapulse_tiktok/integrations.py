@@ -1,0 +1,92 @@
+"""Integrations of a workspace: listing them and disconnecting one.
+
+Disconnect tries a real revoke at TikTok, then deletes the token secret and then the record — in
+that order, so a failure never leaves a secret without its integration, and a retried DELETE
+finishes what an earlier one started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, DoesNotExist, GetError, PynamoDBException, QueryError
+
+from orcapulse_tiktok import vault
+from orcapulse_tiktok.errors import NotFound, TransientError
+from orcapulse_tiktok.models.integration import Integration, integrations, is_integration_id
+from orcapulse_tiktok.observability import logger, metrics
+from orcapulse_tiktok.tiktok.client import TikTokError, tiktok_client
+from orcapulse_tiktok.tiktok.credentials import app_credentials
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    integration_id: str
+    revoked: bool
+
+
+def get_integration(workspace_id: str, integration_id: str) -> Integration:
+    """The workspace's integration; another workspace's or an unknown id is ``NotFound``."""
+    if not is_integration_id(integration_id):
+        raise NotFound("No such integration", code="integration_not_found")
+    try:
+        return integrations().get(workspace_id, integration_id, consistent_read=True)
+    except DoesNotExist:
+        raise NotFound("No such integration", code="integration_not_found") from None
+    except GetError as exc:
+        raise TransientError("Could not read the integration, try again") from exc
+
+
+def list_integrations(workspace_id: str, platform: str | None = None) -> list[dict[str, Any]]:
+    """The workspace's integrations (one Query on the table's partition), optionally one platform's."""
+    condition = Integration.platform == platform if platform else None
+    try:
+        rows = integrations().query(workspace_id, filter_condition=condition)
+        return [row.to_public() for row in rows]
+    except QueryError as exc:
+        raise TransientError("Could not list integrations, try again") from exc
+
+
+def _revoke(integration: Integration) -> bool:
+    from orcapulse_tiktok import tokens
+
+    try:
+        access_token = tokens.access_token_for_revoke(integration)
+    except TransientError:
+        access_token = None
+    if access_token is None:
+        return False
+    try:
+        tiktok_client().revoke(app_credentials(), access_token)
+        return True
+    except TikTokError as exc:
+        logger.warning(
+            "tiktok revoke failed; disconnecting anyway",
+            extra={
+                "integration_id": integration.integration_id,
+                "tiktok_error": exc.code,
+                "tiktok_log_id": exc.log_id,
+                "http_status": exc.status,
+            },
+        )
+        metrics.add_metric(name="RevokeFailed", unit="Count", value=1)
+        return False
+
+
+def disconnect(workspace_id: str, integration_id: str) -> Disconnected:
+    """Revoke at TikTok (best effort), delete the token secret, delete the record."""
+    integration = get_integration(workspace_id, integration_id)
+    revoked = _revoke(integration)
+    vault.delete(integration_id)
+    try:
+        integration.delete()
+    except DeleteError as exc:
+        raise TransientError("Could not remove the integration, try again") from exc
+    except PynamoDBException as exc:  # pragma: no cover - other PynamoDB faults are transient too
+        raise TransientError("Could not remove the integration, try again") from exc
+    metrics.add_metric(name="IntegrationDisconnected", unit="Count", value=1)
+    metrics.add_metric(
+        name="RevokeSucceeded" if revoked else "DisconnectedWithoutRevoke", unit="Count", value=1
+    )
+    logger.info("tiktok account disconnected", extra={"integration_id": integration_id, "revoked": revoked})
+    return Disconnected(integration_id=integration_id, revoked=revoked)

@@ -1,0 +1,109 @@
+"""The shared social-media integration record (one per workspace and connected account).
+
+Tokens never live here: they are in Secrets Manager, under a name derived from the integration id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.models import Model
+
+from orcapulse_tiktok.config import get_settings
+from orcapulse_tiktok.models.base import bind
+
+REFRESH_BUCKET = "tiktok"
+
+
+class ByOpenIdIndex(GlobalSecondaryIndex["Integration"]):
+    """Webhook routing: every workspace's integration of one TikTok account, with its status."""
+
+    class Meta:
+        index_name = "by_open_id"
+        projection = IncludeProjection(["status"])
+
+    open_id = UnicodeAttribute(hash_key=True)
+
+
+class RefreshDueIndex(GlobalSecondaryIndex["Integration"]):
+    """Sparse: only integrations with live tokens carry ``refresh_bucket``/``refresh_due_at``."""
+
+    class Meta:
+        index_name = "by_refresh_due"
+        projection = KeysOnlyProjection()
+
+    refresh_bucket = UnicodeAttribute(hash_key=True)
+    refresh_due_at = NumberAttribute(range_key=True)
+
+
+class Integration(Model):
+    class Meta:
+        table_name = "integrations-unbound"
+
+    workspace_id = UnicodeAttribute(hash_key=True)
+    integration_id = UnicodeAttribute(range_key=True)
+    platform = UnicodeAttribute(default="tiktok")
+    status = UnicodeAttribute()
+    open_id = UnicodeAttribute()
+    union_id = UnicodeAttribute(null=True)
+    display_name = UnicodeAttribute(null=True)
+    avatar_url = UnicodeAttribute(null=True)
+    scopes = ListAttribute(of=UnicodeAttribute, default=list)
+    connected_at = UnicodeAttribute()
+    connected_by = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    last_event_at = UnicodeAttribute(null=True)
+    revoked_reason = UnicodeAttribute(null=True)
+    # Token lifecycle bookkeeping (times are epoch seconds); no token value is ever stored here.
+    access_expires_at = NumberAttribute(null=True)
+    refresh_expires_at = NumberAttribute(null=True)
+    refresh_bucket = UnicodeAttribute(null=True)
+    refresh_due_at = NumberAttribute(null=True)
+    refresh_failures = NumberAttribute(default=0)
+    refresh_lease_until = NumberAttribute(null=True)
+    refresh_lease_owner = UnicodeAttribute(null=True)
+
+    by_open_id = ByOpenIdIndex()
+    by_refresh_due = RefreshDueIndex()
+
+    def to_public(self) -> dict[str, Any]:
+        """The integration as the API shows it: profile and status, never token bookkeeping."""
+        return {
+            "integration_id": self.integration_id,
+            "platform": self.platform,
+            "status": self.status,
+            "open_id": self.open_id,
+            "union_id": self.union_id,
+            "display_name": self.display_name,
+            "avatar_url": self.avatar_url,
+            "scopes": list(self.scopes or []),
+            "connected_at": self.connected_at,
+            "connected_by": self.connected_by,
+            "updated_at": self.updated_at,
+            "last_event_at": self.last_event_at,
+            "revoked_reason": self.revoked_reason,
+        }
+
+
+def integrations() -> type[Integration]:
+    """The ``Integration`` model bound to ``INTEGRATIONS_TABLE``."""
+    return bind(Integration, get_settings().require("integrations_table"))
+
+
+def integration_id_for(workspace_id: str, open_id: str) -> str:
+    """Deterministic id: reconnecting the same account to the same workspace keeps its id, and two
+    concurrent callbacks for it converge on one record."""
+    digest = hashlib.sha256(f"tiktok\x1f{workspace_id}\x1f{open_id}".encode()).hexdigest()
+    return f"tt_{digest[:24]}"
+
+
+_INTEGRATION_ID = re.compile(r"tt_[0-9a-f]{24}")
+
+
+def is_integration_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an id this service issues (anything else is unknown)."""
+    return bool(_INTEGRATION_ID.fullmatch(value))

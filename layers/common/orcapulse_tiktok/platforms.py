@@ -1,0 +1,96 @@
+"""The platform configuration: one source of truth for the platforms the shared social-media
+model knows, their capture sources and capabilities. The lead and integration models take their
+enums from here, and ``GET /platforms`` serves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CaptureSource:
+    id: str
+    label: str
+    reserved: bool = False  # in the schema, not produced by this deployment yet
+
+
+@dataclass(frozen=True)
+class Platform:
+    id: str
+    label: str
+    capture_sources: tuple[CaptureSource, ...]
+    capabilities: dict[str, Any]
+
+
+PLATFORMS: tuple[Platform, ...] = (
+    Platform(
+        "tiktok",
+        "TikTok",
+        (
+            CaptureSource("tiktok_comment", "TikTok comment"),
+            CaptureSource("tiktok_dm", "TikTok direct message"),
+            CaptureSource("tiktok_lead_form", "TikTok lead form", reserved=True),
+        ),
+        {"oauth": True, "webhook": True, "webhook_modes": ["live", "sandbox"], "token_refresh": True},
+    ),
+    Platform(
+        "instagram",
+        "Instagram",
+        (
+            CaptureSource("instagram_comment", "Instagram comment"),
+            CaptureSource("instagram_dm", "Instagram direct message"),
+        ),
+        {"oauth": True, "webhook": True},
+    ),
+    Platform(
+        "whatsapp",
+        "WhatsApp",
+        (CaptureSource("whatsapp_message", "WhatsApp message"),),
+        {"oauth": False, "webhook": True},
+    ),
+    Platform(
+        "linkedin",
+        "LinkedIn",
+        (
+            CaptureSource("linkedin_comment", "LinkedIn comment"),
+            CaptureSource("linkedin_lead_form", "LinkedIn lead gen form"),
+        ),
+        {"oauth": True, "webhook": True},
+    ),
+    Platform(
+        "facebook",
+        "Facebook",
+        (
+            CaptureSource("facebook_comment", "Facebook comment"),
+            CaptureSource("facebook_message", "Facebook Messenger message"),
+            CaptureSource("facebook_lead_form", "Facebook lead ad form"),
+        ),
+        {"oauth": True, "webhook": True},
+    ),
+)
+
+PLATFORM_IDS: tuple[str, ...] = tuple(p.id for p in PLATFORMS)
+CAPTURE_SOURCE_IDS: tuple[str, ...] = tuple(s.id for p in PLATFORMS for s in p.capture_sources)
+LEAD_STATUSES: tuple[str, ...] = ("new", "qualified", "routed", "dismissed")
+INTEGRATION_STATUSES: tuple[str, ...] = ("active", "needs_reauth", "revoked")
+SOURCE_STATES: tuple[str, ...] = ("present", "deleted", "hidden")
+
+
+def platform_configuration() -> dict[str, Any]:
+    """The document ``GET /platforms`` returns."""
+    return {
+        "items": [
+            {
+                "id": p.id,
+                "label": p.label,
+                "capture_sources": [
+                    {"id": s.id, "label": s.label, "reserved": s.reserved} for s in p.capture_sources
+                ],
+                "capabilities": p.capabilities,
+            }
+            for p in PLATFORMS
+        ],
+        "lead_statuses": list(LEAD_STATUSES),
+        "integration_statuses": list(INTEGRATION_STATUSES),
+    }

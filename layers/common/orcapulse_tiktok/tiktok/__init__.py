@@ -1,0 +1,1 @@
+"""TikTok: the API client, app credentials, PKCE, webhook signatures and event parsing."""

@@ -1,0 +1,179 @@
+"""Shared fixtures: moto for AWS (tables created from template.yaml), TikTok faked at the HTTP
+boundary, handlers imported from their own folders, and a log capture that fails any test whose
+logs contain a token, a code or the client secret."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+import responses
+from moto import mock_aws
+
+from orcapulse_local.tiktok_state import TikTokState
+from tests.support.deployment import CONTEXT, table_kwargs
+from tests.support.tiktok_fake import TikTokFake
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reset_process_caches() -> None:
+    """Forget everything a warm container keeps, so each test starts cold."""
+    from aws_lambda_powertools.utilities import parameters
+    from orcapulse_tiktok import aws
+    from orcapulse_tiktok.config import get_settings
+    from orcapulse_tiktok.models.integration import Integration
+    from orcapulse_tiktok.models.lead import Lead
+    from orcapulse_tiktok.models.oauth_state import OAuthState
+    from orcapulse_tiktok.tiktok.client import reset_client
+
+    get_settings.cache_clear()
+    aws.reset_clients()
+    reset_client()
+    parameters.clear_caches()
+    for model in (Integration, Lead, OAuthState):
+        model._connection = None
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15000
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+@pytest.fixture
+def tiktok_state() -> TikTokState:
+    state = TikTokState()
+    state.add_account("open-id-alpha", display_name="Alpha Shop")
+    state.add_account("open-id-beta", display_name="Beta Store")
+    return state
+
+
+@pytest.fixture
+def tiktok(tiktok_state: TikTokState) -> Iterator[TikTokFake]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield TikTokFake(tiktok_state, mock)
+
+
+@dataclass
+class AwsEnv:
+    app_secret_id: str
+    event_bus: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name="us-east-1")
+
+    def items(self, logical_table: str) -> list[dict[str, Any]]:
+        """Every item of a table (a Scan: for assertions only, never in product code)."""
+        ddb = self.client("dynamodb")
+        name = CONTEXT.resources[logical_table]["Ref"]
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": name}
+        while True:
+            page = ddb.scan(**kwargs)
+            out.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def token_secrets(self) -> dict[str, dict[str, Any]]:
+        sm = self.client("secretsmanager")
+        prefix = CONTEXT.resources["TikTokAppSecret"]["Ref"].rsplit("/", 1)[0] + "/tokens/"
+        names = [s["Name"] for s in sm.list_secrets()["SecretList"] if s["Name"].startswith(prefix)]
+        return {
+            n.removeprefix(prefix): json.loads(sm.get_secret_value(SecretId=n)["SecretString"]) for n in names
+        }
+
+
+@pytest.fixture
+def aws(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
+    with mock_aws():
+        reset_process_caches()
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        for kwargs in table_kwargs():
+            ddb.create_table(**kwargs)
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        app_secret = CONTEXT.resources["TikTokAppSecret"]["Ref"]
+        sm.create_secret(
+            Name=app_secret,
+            SecretString=json.dumps(
+                {"client_key": tiktok_state.client_key, "client_secret": tiktok_state.client_secret}
+            ),
+        )
+        sm.create_secret(Name=CONTEXT.resources["CursorKeySecret"]["Ref"], SecretString="k" * 64)
+        bus = CONTEXT.resources["LeadsEventBus"]["Ref"]
+        boto3.client("events", region_name="us-east-1").create_event_bus(Name=bus)
+        yield AwsEnv(app_secret_id=app_secret, event_bus=bus)
+        reset_process_caches()
+
+
+@pytest.fixture
+def load_function() -> Iterator[Callable[[str], ModuleType]]:
+    """Import ``functions/<name>/app.py`` under a unique module name; unload it afterwards, so the
+    functions' ``app`` modules never collide in one pytest process."""
+    loaded: list[str] = []
+
+    def load(name: str) -> ModuleType:
+        module_name = f"function_{name}_app"
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+        assert spec
+        assert spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        loaded.append(module_name)
+        return module
+
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def logs(tiktok_state: TikTokState) -> Iterator[list[str]]:
+    """Every JSON log line the product writes during the test; afterwards, none may contain a
+    secret the fake TikTok issued (codes, tokens) or the app's client secret."""
+    from orcapulse_tiktok.observability import logger
+
+    handler = _ListHandler()
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        logger._logger.removeHandler(handler)
+    text = "\n".join(handler.lines)
+    leaked = [s for s in [*tiktok_state.issued, tiktok_state.client_secret] if s in text]
+    assert not leaked, f"{len(leaked)} secret value(s) appear in the logs"

@@ -1,0 +1,76 @@
+"""TikTok faked at the HTTP boundary: ``responses`` routes the product's real ``requests`` calls
+to the stateful model of TikTok's documented endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+import responses
+
+from orcapulse_local.tiktok_state import TikTokState
+
+API = "https://open.tiktokapis.com"
+
+
+def _form(request: Any) -> dict[str, str]:
+    body = request.body or ""
+    if isinstance(body, bytes):
+        body = body.decode()
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+class TikTokFake:
+    def __init__(self, state: TikTokState, mock: responses.RequestsMock):
+        self.state = state
+        self.mock = mock
+        for path, endpoint, method in (
+            ("/v2/oauth/token/", "token", responses.POST),
+            ("/v2/user/info/", "user_info", responses.GET),
+            ("/v2/oauth/revoke/", "revoke", responses.POST),
+        ):
+            mock.add_callback(method, API + path, callback=self._handler(endpoint))
+        self.requests: list[tuple[str, Any]] = []
+
+    def _handler(self, endpoint: str):  # type: ignore[no-untyped-def]
+        def handle(request: Any) -> tuple[int, dict[str, str], str]:
+            self.requests.append((endpoint, request))
+            fault = self.state.take_fault(endpoint)
+            if fault is not None:
+                if fault.timeout:
+                    raise requests.ReadTimeout("read timed out")
+                return fault.status, {"Content-Type": "application/json"}, json.dumps(fault.body or {})
+            if endpoint == "token":
+                status, body = self.state.token(_form(request))
+            elif endpoint == "revoke":
+                status, body = self.state.revoke(_form(request))
+            else:
+                query = dict(parse_qsl(urlsplit(request.url).query))
+                status, body = self.state.user_info(request.headers.get("Authorization"), query.get("fields"))
+            return status, {"Content-Type": "application/json"}, json.dumps(body)
+
+        return handle
+
+    # Convenience passthroughs used by most tests.
+    @property
+    def calls(self) -> dict[str, int]:
+        return self.state.calls
+
+    def approve(self, authorize_url: str, open_id: str, granted_scopes: str | None = None) -> dict[str, str]:
+        """Play the user approving on TikTok's consent page: the callback's query parameters."""
+        query = dict(parse_qsl(urlsplit(authorize_url).query))
+        code = self.state.authorize(
+            client_key=query["client_key"],
+            redirect_uri=query["redirect_uri"],
+            scope=query["scope"],
+            code_challenge=query.get("code_challenge"),
+            open_id=open_id,
+            granted_scopes=granted_scopes,
+        )
+        return {
+            "code": code,
+            "scopes": granted_scopes if granted_scopes is not None else query["scope"],
+            "state": query["state"],
+        }
