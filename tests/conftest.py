@@ -73,7 +73,8 @@ def tiktok_state() -> TikTokState:
 
 
 @pytest.fixture
-def tiktok(tiktok_state: TikTokState) -> Iterator[TikTokFake]:
+def tiktok(tiktok_state: TikTokState, aws: AwsEnv) -> Iterator[TikTokFake]:
+    # After `aws`: moto routes through `responses` too, and the TikTok routes must sit on top.
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield TikTokFake(tiktok_state, mock)
 

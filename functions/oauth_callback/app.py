@@ -31,7 +31,7 @@ def callback() -> Response[str]:
         location = callback_redirect(frontend_url, reason="internal_error")
     if "reason=" in location:
         metrics.add_metric(name="OAuthCallbackFailed", unit="Count", value=1)
-    return Response(status_code=302, headers={"Location": location, **SECURITY_HEADERS})
+    return Response(status_code=302, body="", headers={"Location": location, **SECURITY_HEADERS})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

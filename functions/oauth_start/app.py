@@ -19,7 +19,7 @@ def start(redirect: Annotated[bool, Query()] = False) -> Response[str]:
     auth = start_authorization(user_id=caller.user_id, workspace_id=caller.workspace_id)
     if redirect:
         return Response(
-            status_code=302, headers={"Location": auth.authorize_url, "Cache-Control": "no-store"}
+            status_code=302, body="", headers={"Location": auth.authorize_url, "Cache-Control": "no-store"}
         )
     return json_response(200, {"authorize_url": auth.authorize_url, "expires_at": auth.expires_at})
 

@@ -1,0 +1,73 @@
+"""Configuration is validated once, and a missing or invalid value names its variable."""
+
+from __future__ import annotations
+
+import pytest
+from orcapulse_tiktok.config import Settings
+from orcapulse_tiktok.errors import ConfigError
+
+from tests.support.deployment import TEST_ENVIRONMENT
+from tests.support.events import claims, http_event, json_body
+
+
+def test_template_environment_parses():
+    settings = Settings.from_env(TEST_ENVIRONMENT)
+    assert settings.scopes == ("user.info.basic",)
+    assert settings.webhook_mode == "live"
+    assert settings.webhook_tolerance_seconds == 300
+    assert settings.workspace_claim == "custom:workspace_id"
+    assert settings.api_base_url == "https://open.tiktokapis.com"
+
+
+def test_defaults_apply_when_optional_values_are_absent():
+    settings = Settings.from_env({})
+    assert settings.auth_url == "https://www.tiktok.com/v2/auth/authorize/"
+    assert settings.scopes == ("user.info.basic",)
+    assert settings.workspace_claim == "custom:workspace_id"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEBHOOK_MODE", "chaos"),
+        ("WEBHOOK_TOLERANCE_SECONDS", "soon"),
+        ("WEBHOOK_TOLERANCE_SECONDS", "0"),
+        ("TIKTOK_API_BASE_URL", "ftp://example.com"),
+        ("TIKTOK_REDIRECT_URI", "/relative/callback"),
+        ("FRONTEND_URL", "not a url"),
+        ("TIKTOK_SCOPES", " , "),
+        ("TOKEN_SECRET_PREFIX", "bad prefix!"),
+    ],
+)
+def test_invalid_values_name_their_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({**TEST_ENVIRONMENT, name: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "variable"),
+    [
+        ("redirect_uri", "TIKTOK_REDIRECT_URI"),
+        ("leads_table", "LEADS_TABLE"),
+        ("app_secret_id", "TIKTOK_APP_SECRET_ID"),
+    ],
+)
+def test_missing_required_value_names_its_variable(field, variable):
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({}).require(field)
+
+
+def test_handler_reports_missing_configuration_as_500(load_function, lambda_context, aws, monkeypatch):
+    from orcapulse_tiktok.config import get_settings
+
+    monkeypatch.delenv("TIKTOK_REDIRECT_URI")
+    get_settings.cache_clear()
+    module = load_function("oauth_start")
+    response = module.lambda_handler(
+        http_event("GET", "/integrations/tiktok/oauth/start", jwt_claims=claims()), lambda_context
+    )
+    assert response["statusCode"] == 500
+    error = json_body(response)["error"]
+    assert error["code"] == "configuration_error"
+    assert "TIKTOK_REDIRECT_URI" in error["message"]
+    get_settings.cache_clear()
