@@ -61,6 +61,7 @@ class TikTokFake:
     def approve(self, authorize_url: str, open_id: str, granted_scopes: str | None = None) -> dict[str, str]:
         """Play the user approving on TikTok's consent page: the callback's query parameters."""
         query = dict(parse_qsl(urlsplit(authorize_url).query))
+        self.state.issued.append(query["state"])  # the OAuth state must not reach a log either
         code = self.state.authorize(
             client_key=query["client_key"],
             redirect_uri=query["redirect_uri"],
