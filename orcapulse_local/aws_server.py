@@ -1,0 +1,180 @@
+"""moto as a server — the AWS endpoint of the local functions — and the resources of
+``template.yaml`` created in it: tables (with their streams and TTL), event buses, queues and
+secrets, named as CloudFormation would name them for the local stage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import socket
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from orcapulse_local import config
+from orcapulse_local.template import Context, create_table_kwargs, resolve, resources_of_type
+
+# Every event put on a template bus is copied to this queue, so the demo and the console can show
+# what the product announced. Local only: the template has no such rule.
+BUS_TAP_SUFFIX = "-local-tap"
+
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+)
+
+
+class AwsServer:
+    """moto's server on ``host:port`` (port 0 takes a free one), in a thread of this process."""
+
+    def __init__(self, host: str = config.HOST, port: int = 0):
+        from moto.server import ThreadedMotoServer
+
+        # moto's request log would drown the functions' own logs.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self.url = ""
+
+    def start(self) -> str:
+        if self._server._port:
+            # moto binds in its own thread and would hang on a busy port: find out first.
+            with socket.socket() as probe:
+                probe.bind((self._server._ip_address, self._server._port))
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = config.url(port, host)
+        return self.url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client for the local endpoint (explicit fake credentials: never a real account)."""
+    return boto3.session.Session(
+        aws_access_key_id=config.AWS_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=config.AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=config.AWS_CREDENTIALS["AWS_SESSION_TOKEN"],
+        region_name=config.REGION,
+    ).client(service, endpoint_url=endpoint_url, config=Config(retries={"max_attempts": 2}))  # type: ignore[call-overload]
+
+
+@dataclass
+class Provisioned:
+    """What :func:`provision` created, by logical id."""
+
+    tables: dict[str, str] = field(default_factory=dict)
+    streams: dict[str, str] = field(default_factory=dict)  # table logical id → real stream ARN
+    buses: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)  # logical id → queue URL
+    secrets: dict[str, str] = field(default_factory=dict)
+    bus_taps: dict[str, str] = field(default_factory=dict)  # bus name → tap queue URL
+
+
+def generated_secret(spec: dict[str, Any]) -> str:
+    """A value as CloudFormation's ``GenerateSecretString`` would make it."""
+    length = int(spec.get("PasswordLength", 32))
+    alphabet = string.ascii_letters + string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += "!#$%&()*+,-.:;<=>?[]^_{|}~"
+    alphabet = "".join(c for c in alphabet if c not in str(spec.get("ExcludeCharacters", "")))
+    value = "".join(secrets.choice(alphabet) for _ in range(length))
+    template = spec.get("SecretStringTemplate")
+    if template is None:
+        return value
+    data = json.loads(template)
+    data[spec["GenerateStringKey"]] = value
+    return json.dumps(data)
+
+
+def provision(
+    template: dict[str, Any],
+    ctx: Context,
+    endpoint_url: str,
+    *,
+    secret_values: dict[str, str] | None = None,
+    tap_buses: bool = True,
+) -> Provisioned:
+    """Create the template's data resources in the local endpoint. ``secret_values`` replaces the
+    value of a secret by logical id (the TikTok app secret holds the local app's credentials)."""
+    out = Provisioned()
+    ddb = client("dynamodb", endpoint_url)
+    for logical, spec in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        kwargs = create_table_kwargs(spec["Properties"], ctx)
+        described = ddb.create_table(**kwargs)["TableDescription"]
+        out.tables[logical] = kwargs["TableName"]
+        if described.get("LatestStreamArn"):
+            out.streams[logical] = described["LatestStreamArn"]
+        ttl = resolve(spec["Properties"].get("TimeToLiveSpecification"), ctx)
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(
+                TableName=kwargs["TableName"],
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+
+    sqs = client("sqs", endpoint_url)
+    for logical, spec in resources_of_type(template, "AWS::SQS::Queue").items():
+        props = resolve(spec.get("Properties", {}), ctx)
+        attributes = {k: str(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+        out.queues[logical] = sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)[
+            "QueueUrl"
+        ]
+
+    events = client("events", endpoint_url)
+    for logical, spec in resources_of_type(template, "AWS::Events::EventBus").items():
+        name = resolve(spec["Properties"]["Name"], ctx)
+        events.create_event_bus(Name=name)
+        out.buses[logical] = name
+        if tap_buses:
+            out.bus_taps[name] = _tap(events, sqs, name)
+
+    sm = client("secretsmanager", endpoint_url)
+    for logical, spec in resources_of_type(template, "AWS::SecretsManager::Secret").items():
+        props = spec.get("Properties", {})
+        name = resolve(props["Name"], ctx)
+        if secret_values and logical in secret_values:
+            value = secret_values[logical]
+        elif "SecretString" in props:
+            value = str(resolve(props["SecretString"], ctx))
+        else:
+            value = generated_secret(props.get("GenerateSecretString", {}))
+        sm.create_secret(Name=name, SecretString=value, Description=str(props.get("Description", "")))
+        out.secrets[logical] = name
+    return out
+
+
+def _tap(events: Any, sqs: Any, bus: str) -> str:
+    queue_name = f"{bus}{BUS_TAP_SUFFIX}"
+    queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule = f"{bus}-local-tap"
+    events.put_rule(
+        Name=rule,
+        EventBusName=bus,
+        EventPattern=json.dumps({"account": [config.ACCOUNT_ID]}),
+        State="ENABLED",
+    )
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "local-tap", "Arn": arn}])
+    return str(queue_url)
+
+
+def drain_bus_tap(endpoint_url: str, queue_url: str, max_messages: int = 100) -> list[dict[str, Any]]:
+    """Take the events copied from a bus since the last call (the queue is emptied)."""
+    sqs = client("sqs", endpoint_url)
+    out: list[dict[str, Any]] = []
+    while len(out) < max_messages:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = batch.get("Messages", [])
+        if not messages:
+            return out
+        for message in messages:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return out

@@ -1,0 +1,178 @@
+"""``python -m orcapulse_local`` — serve, token, webhook, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from typing import Any
+
+from orcapulse_local import config
+
+
+def _use_local_aws() -> None:
+    # This process talks to moto only: fake keys, no profile, so nothing can reach a real account.
+    os.environ.update(config.AWS_CREDENTIALS)
+    os.environ.update({"AWS_REGION": config.REGION, "AWS_DEFAULT_REGION": config.REGION})
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+
+
+def banner(stack: Any) -> str:
+    api, tiktok, aws = stack.api_url, stack.tiktok_url, stack.aws_url
+    ordered = sorted(stack.gateway.routes.routes, key=lambda c: (c.route.path, c.route.method))
+    routes = "\n".join(
+        f"    {c.route.method:<7}{c.route.path:<44}{c.route.function:<28}{'JWT' if c.route.authorized else 'public'}"
+        for c in ordered
+    )
+    return f"""
+OrcaPulse local stack is up — no AWS account, no Docker.
+
+  Console (front end)   {api}/
+  HTTP API (gateway)    {api}            every HttpApi route of template.yaml:
+{routes}
+  TikTok emulator       {tiktok}            consent page {tiktok}/v2/auth/authorize/
+  AWS endpoint (moto)   {aws}            AWS_ENDPOINT_URL={aws}
+
+  Local TikTok app      client_key={config.LOCAL_CLIENT_KEY}
+                        client_secret={config.LOCAL_CLIENT_SECRET}   (local constant, not a secret)
+  Dev token             make token [WORKSPACE={config.DEFAULT_WORKSPACE} USER={config.DEFAULT_USER}]
+                        curl -H "Authorization: Bearer $(make -s token)" {api}/integrations
+  Test webhook          make webhook EVENT=comment|dm|high_intent|removed [OPEN_ID=...] [TEXT=...]
+  The whole story       make demo
+
+Function logs follow, tagged with the function. Press Ctrl-C to stop.
+"""
+
+
+def serve(args: argparse.Namespace) -> int:
+    from orcapulse_local.stack import LocalStack
+
+    _use_local_aws()
+    ports = config.Ports.from_env()
+    access = (
+        (lambda line: print(f"[gateway] {line}", file=sys.stderr, flush=True)) if args.access_log else None
+    )
+    stack = LocalStack(ports, access_log=access, run_schedules=not args.no_schedules)
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"Could not start the local stack: {exc}.", file=sys.stderr)
+        print(
+            "Is it already running? Choose other ports with LOCAL_API_PORT, LOCAL_TIKTOK_PORT, LOCAL_AWS_PORT.",
+            file=sys.stderr,
+        )
+        return 1
+    print(banner(stack), flush=True)
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        if stopping.is_set():
+            os._exit(130)  # a second Ctrl-C: do not wait for anything
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping.wait(0.5):
+        pass
+    print("\nStopping the local stack…", flush=True)
+    stack.stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    from orcapulse_local.dev_tokens import mint
+
+    print(mint(workspace=args.workspace or None, user=args.user, ttl_seconds=args.ttl))
+    return 0
+
+
+def _post(url: str, document: dict[str, Any]) -> tuple[int, Any]:
+    request = urllib.request.Request(  # noqa: S310 - the local stack's URL
+        url, data=json.dumps(document).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def webhook(args: argparse.Namespace) -> int:
+    tiktok = config.url(config.port_from_env("tiktok"))
+    path = f"/local/webhooks/{args.redeliver}/redeliver" if args.redeliver else "/local/webhooks"
+    try:
+        status, body = _post(tiktok + path, {"event": args.event, "open_id": args.open_id, "text": args.text})
+    except OSError as exc:
+        print(
+            f"The TikTok emulator at {tiktok} is not answering ({exc}). Start the stack with `make local`.",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(body, indent=2))
+    if status != 200:
+        return 1
+    if (body.get("response") or {}).get("status") == "ignored":
+        print(
+            "(ignored: no active integration has this account — connect it in the console first)",
+            file=sys.stderr,
+        )
+    return 0 if body.get("status") == 200 else 2
+
+
+def demo(args: argparse.Namespace) -> int:
+    from orcapulse_local.demo import run_demo
+
+    api = config.url(config.port_from_env("api"))
+    if _is_local_stack(api):
+        return 0 if run_demo(api) else 1
+    from orcapulse_local.stack import LocalStack
+
+    _use_local_aws()
+    print(f"No local stack answers at {api}: starting one for the demo (on free ports)…")
+    with LocalStack(config.Ports.ephemeral(), log_sink=None, run_schedules=False) as stack:
+        return 0 if run_demo(stack.api_url) else 1
+
+
+def _is_local_stack(api: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api}/local/health", timeout=2) as resp:  # noqa: S310
+            return bool(json.loads(resp.read()).get("service") == "orcapulse-local")
+    except (OSError, ValueError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orcapulse_local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="run the local stack in the foreground (make local)")
+    p.add_argument("--access-log", action="store_true", help="log every gateway request")
+    p.add_argument("--no-schedules", action="store_true", help="do not run scheduled functions")
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("token", help="print a dev JWT for the local gateway (make token)")
+    p.add_argument("--workspace", default=config.DEFAULT_WORKSPACE, help="'' leaves the claim out")
+    p.add_argument("--user", default=config.DEFAULT_USER)
+    p.add_argument("--ttl", type=int, default=config.DEV_TOKEN_TTL_SECONDS, help="lifetime in seconds")
+    p.set_defaults(func=token)
+
+    p = commands.add_parser("webhook", help="send a signed TikTok webhook event (make webhook)")
+    p.add_argument("--event", choices=("comment", "dm", "high_intent", "removed"), default="comment")
+    p.add_argument("--open-id", default="", help="the account; default: the last one approved")
+    p.add_argument("--text", default="")
+    p.add_argument("--redeliver", default="", help="send this delivery id again (a duplicate)")
+    p.set_defaults(func=webhook)
+
+    p = commands.add_parser("demo", help="connect → leads → disconnect, step by step (make demo)")
+    p.set_defaults(func=demo)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result

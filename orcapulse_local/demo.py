@@ -1,0 +1,199 @@
+"""The product's story, told over HTTP against a local stack, step by step: connect a TikTok
+account, a comment and a DM become leads, a duplicate delivery changes nothing, the leads are
+listed and filtered, and disconnecting revokes the token at TikTok.
+
+Only the product's HTTP API and the stack's ``/local/`` helpers are used — exactly what a person
+with a browser and the console could do."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+
+Say = Callable[[str], None]
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise DemoFailed(message)
+
+
+class Demo:
+    def __init__(self, api_url: str, say: Say = print, timeout: float = 30.0):
+        self.api = api_url.rstrip("/")
+        self.say = say
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.workspace = f"ws-demo-{secrets.token_hex(3)}"
+        self.user = "demo-user"
+        self.token = ""
+        self.integration: dict[str, Any] = {}
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        resp = self.http.request(method, self.api + path, headers=headers, timeout=self.timeout, **kwargs)
+        check(resp.status_code == expect, f"{method} {path} answered {resp.status_code}, expected {expect}")
+        return resp.json() if resp.content else None
+
+    def local(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self.http.request(method, self.api + path, timeout=self.timeout, **kwargs)
+        check(resp.ok, f"{method} {path} answered {resp.status_code}")
+        return resp.json()
+
+    def step(self, number: int, title: str) -> None:
+        self.say(f"\n{number}. {title}")
+
+    def detail(self, text: str) -> None:
+        self.say(f"   {text}")
+
+    def leads(self, **query: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("GET", "/social-leads", params=query)
+        return result
+
+    # -- the story ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.say(f"OrcaPulse TikTok channel — local demo against {self.api}")
+        self.token = self.local(
+            "POST", "/local/dev-token", json={"workspace": self.workspace, "user": self.user}
+        )["token"]
+        self.detail(f"signed in as {self.user} in workspace {self.workspace} (dev JWT)")
+        self.connect()
+        comment = self.send("comment", "Love this! How much is the orca plush? Do you ship to Lisbon?")
+        self.send("dm", "Hi, I'd like 20 plushies for our aquarium shop — can we talk wholesale?")
+        self.duplicate(comment)
+        self.list_and_filter()
+        self.announced()
+        self.disconnect()
+        self.say("\nDone: every step behaved as the design says.")
+
+    def connect(self) -> None:
+        self.step(1, "Connect a TikTok account")
+        start = self.call("GET", "/integrations/tiktok/oauth/start")
+        authorize = start["authorize_url"]
+        parts = urlsplit(authorize)
+        self.detail(
+            f"GET /integrations/tiktok/oauth/start → authorize URL at {parts.scheme}://{parts.netloc}"
+        )
+        page = self.http.get(authorize, timeout=self.timeout)
+        check(page.status_code == 200 and "Approve" in page.text and "Deny" in page.text, "no consent page")
+        self.detail("the TikTok consent page offers Approve and Deny")
+        name = f"Demo Aquarium Shop {secrets.token_hex(2)}"
+        form = {**dict(parse_qsl(parts.query)), "decision": "approve", "open_id": "new", "display_name": name}
+        approved = self.http.post(
+            authorize.split("?")[0], data=form, allow_redirects=False, timeout=self.timeout
+        )
+        check(approved.status_code == 302, f"approving answered {approved.status_code}")
+        callback = approved.headers["Location"]
+        check(set(dict(parse_qsl(urlsplit(callback).query))) >= {"code", "scopes", "state"}, "no code")
+        self.detail(f'approved as "{name}" → TikTok redirects to the callback with code, scopes, state')
+        done = self.http.get(callback, allow_redirects=False, timeout=self.timeout)
+        check(done.status_code == 302, f"the callback answered {done.status_code}")
+        landing = dict(parse_qsl(urlsplit(done.headers["Location"]).query))
+        check(landing.get("status") == "connected", f"the callback reported {landing}")
+        self.detail(
+            f"callback → 302 to the front end: status=connected, integration_id={landing['integration_id']}"
+        )
+        items = self.call("GET", "/integrations")["items"]
+        found = [i for i in items if i["integration_id"] == landing["integration_id"]]
+        check(len(found) == 1 and found[0]["status"] == "active", "the integration is not listed as active")
+        self.integration = found[0]
+        self.detail(f"GET /integrations → {found[0]['display_name']} ({found[0]['open_id']}), status active")
+
+    def send(self, kind: str, text: str) -> dict[str, Any]:
+        number = 2 if kind == "comment" else 3
+        self.step(number, f"A TikTok {'comment' if kind == 'comment' else 'direct message'} arrives")
+        delivery: dict[str, Any] = self.local(
+            "POST",
+            "/local/tiktok/webhooks",
+            json={"event": kind, "open_id": self.integration["open_id"], "text": text},
+        )
+        check(delivery["status"] == 200, f"the webhook answered {delivery['status']}: {delivery['response']}")
+        check(delivery["response"] == {"status": "accepted"}, f"the webhook answered {delivery['response']}")
+        self.detail(f'signed {delivery["event"]} → POST /webhooks/tiktok → 200 {{"status": "accepted"}}')
+        return delivery
+
+    def duplicate(self, comment: dict[str, Any]) -> None:
+        self.step(4, "TikTok delivers the comment again (at-least-once)")
+        before = self.leads()["items"]
+        check(len(before) == 2, f"expected 2 leads before the redelivery, found {len(before)}")
+        again = self.local("POST", f"/local/tiktok/webhooks/{comment['delivery_id']}/redeliver", json={})
+        check(again["response"] == {"status": "duplicate"}, f"the redelivery answered {again['response']}")
+        after = self.leads()["items"]
+        check([lead["lead_id"] for lead in after] == [lead["lead_id"] for lead in before], "leads changed")
+        self.detail('same body, new signature → 200 {"status": "duplicate"}; still 2 leads')
+
+    def list_and_filter(self) -> None:
+        self.step(5, "List and filter the leads")
+        items = self.leads()["items"]
+        for lead in items:
+            author = (lead.get("author") or {}).get("username") or "?"
+            self.detail(
+                f"{lead['captured_at']}  {lead['capture_source']:<15} {author}: {lead['message'][:48]}"
+            )
+        dms = self.leads(capture_source="tiktok_dm")["items"]
+        check([lead["capture_source"] for lead in dms] == ["tiktok_dm"], "the DM filter is wrong")
+        comments = self.leads(capture_source="tiktok_comment", platform="tiktok", status="new")["items"]
+        check(
+            [lead["capture_source"] for lead in comments] == ["tiktok_comment"], "the comment filter is wrong"
+        )
+        self.detail("capture_source=tiktok_dm → 1 lead; capture_source=tiktok_comment&status=new → 1 lead")
+        first = self.leads(limit=1)
+        check(len(first["items"]) == 1 and first["next_cursor"], "no second page")
+        second = self.leads(limit=1, cursor=first["next_cursor"])
+        check(
+            len(second["items"]) == 1 and second["items"][0]["lead_id"] != first["items"][0]["lead_id"],
+            "paging",
+        )
+        self.detail("limit=1 → one lead and a next_cursor; the cursor gives the other lead")
+
+    def announced(self) -> None:
+        self.step(6, "Each new lead is announced on the event bus")
+        deadline = time.monotonic() + 15
+        mine: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            events = self.local("GET", "/local/bus-events")["items"]
+            mine = [e for e in events if (e.get("detail") or {}).get("workspace_id") == self.workspace]
+            if len(mine) >= 2:
+                break
+            time.sleep(0.5)
+        check(len(mine) == 2, f"expected 2 SocialLeadCaptured events, saw {len(mine)}")
+        kinds = {(e.get("source"), e.get("detail-type")) for e in mine}
+        check(kinds == {("orcapulse.social-leads", "SocialLeadCaptured")}, f"unexpected events {kinds}")
+        self.detail("2 × orcapulse.social-leads / SocialLeadCaptured (one per lead, none for the duplicate)")
+
+    def disconnect(self) -> None:
+        self.step(7, "Disconnect")
+        open_id = self.integration["open_id"]
+        before = self._revocations(open_id)
+        result = self.call("DELETE", f"/integrations/tiktok/{self.integration['integration_id']}")
+        check(result.get("revoked") is True, f"DELETE answered {result}")
+        self.detail(f"DELETE /integrations/tiktok/{self.integration['integration_id']} → revoked: true")
+        check(self._revocations(open_id) == before + 1, "the emulator saw no revoke")
+        self.detail("the TikTok emulator recorded the token revoke for this account")
+        remaining = [i for i in self.call("GET", "/integrations")["items"] if i["open_id"] == open_id]
+        check(remaining == [], "the integration is still listed")
+        self.detail("GET /integrations → the account is gone")
+
+    def _revocations(self, open_id: str) -> int:
+        accounts = self.local("GET", "/local/tiktok/state")["accounts"]
+        return next((a["revocations"] for a in accounts if a["open_id"] == open_id), 0)
+
+
+def run_demo(api_url: str, say: Say = print) -> bool:
+    """Run the story; False (after saying why) when a step does not behave as designed."""
+    try:
+        Demo(api_url, say).run()
+    except (DemoFailed, requests.RequestException, KeyError, ValueError) as exc:
+        say(f"\nDEMO FAILED: {type(exc).__name__}: {exc}")
+        return False
+    return True

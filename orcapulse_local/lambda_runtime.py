@@ -1,0 +1,372 @@
+"""Runs the template's functions the way Lambda does, without containers.
+
+Each function gets warm "containers": worker processes (see ``lambda_worker``) started on first
+use with exactly the function's resolved environment, its code directory first on ``sys.path``
+and its layers after it (``/opt/python``), the handler imported once and then invoked one event
+at a time. Concurrent invocations of a function get more workers, up to its reserved concurrency.
+A handler that runs past the function's ``Timeout`` has its worker killed, as Lambda does.
+
+Separate processes rather than imports into the gateway: functions never share module state,
+environment or caches, a crashing handler cannot take the gateway down, and what a function
+imports is what Lambda would give it (its folder and its layers)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orcapulse_local import config
+from orcapulse_local.template import Context, function_environment, function_spec, resources_of_type
+
+WORKER = Path(__file__).with_name("lambda_worker.py")
+_HEADER = struct.Struct(">I")
+INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase
+DEFAULT_CONCURRENCY = 4
+LogSink = Callable[[str, str], None]
+
+
+def print_sink(function: str, line: str) -> None:
+    """Write a function's log line to this process's stdout, tagged with the function."""
+    sys.stdout.write(f"[{function}] {line}\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    layer_dirs: tuple[Path, ...]
+    memory_mb: int
+    timeout_seconds: float
+    reserved_concurrency: int | None
+    environment: dict[str, str]
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{config.REGION}:{config.ACCOUNT_ID}:function:{self.name}"
+
+
+def _layer_dir(content: Path) -> Path:
+    # A layer that already has python/ is shipped as is; one built by a makefile (like ours) has
+    # its directory copied into python/, so the directory itself is what lands on /opt/python.
+    return content / "python" if (content / "python").is_dir() else content
+
+
+def functions_from_template(
+    template: dict[str, Any],
+    ctx: Context,
+    root: Path,
+    overrides: dict[str, str] | None = None,
+) -> dict[str, FunctionSpec]:
+    """Every ``AWS::Serverless::Function`` of the template, resolved for ``ctx``; ``overrides``
+    is laid over each function's environment."""
+    layers = resources_of_type(template, "AWS::Serverless::LayerVersion")
+    stack = ctx.pseudo("AWS::StackName") or "local"
+    out: dict[str, FunctionSpec] = {}
+    for logical in resources_of_type(template, "AWS::Serverless::Function"):
+        spec = function_spec(template, logical)
+        layer_dirs = []
+        for ref in spec.get("Layers", []):
+            name = ref.get("Ref") if isinstance(ref, dict) else None
+            if name in layers:
+                layer_dirs.append(_layer_dir(root / layers[name]["Properties"]["ContentUri"]))
+        reserved = spec.get("ReservedConcurrentExecutions")
+        out[logical] = FunctionSpec(
+            logical_id=logical,
+            name=str(spec.get("FunctionName") or f"{stack}-{logical}"),
+            code_dir=(root / spec["CodeUri"]).resolve(),
+            handler=spec["Handler"],
+            layer_dirs=tuple(d.resolve() for d in layer_dirs),
+            memory_mb=int(spec.get("MemorySize", 128)),
+            timeout_seconds=float(spec.get("Timeout", 3)),
+            reserved_concurrency=int(reserved) if reserved is not None else None,
+            environment={**function_environment(template, logical, ctx), **(overrides or {})},
+            events=dict(spec.get("Events", {})),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The outcome of one invocation: ``result`` on success, else Lambda's error document."""
+
+    function: str
+    request_id: str
+    result: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Worker:
+    def __init__(self, spec: FunctionSpec, sink: LogSink):
+        self.spec = spec
+        requests_r, self._requests = os.pipe()
+        self._responses, responses_w = os.pipe()
+        env = _runtime_environment(spec)
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and worker script
+            [
+                sys.executable,
+                "-I",
+                "-u",
+                str(WORKER),
+                str(requests_r),
+                str(responses_w),
+                str(spec.code_dir),
+                spec.handler,
+                *(str(d) for d in spec.layer_dirs),
+            ],
+            env=env,
+            cwd=spec.code_dir,
+            pass_fds=(requests_r, responses_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        os.close(requests_r)
+        os.close(responses_w)
+        self._buffer = b""
+        self.init_error: dict[str, Any] | None = None
+        self._ready = False
+        threading.Thread(target=self._pump, args=(sink,), daemon=True).start()
+
+    def _pump(self, sink: LogSink) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            sink(self.spec.logical_id, raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def _frame(self, deadline: float) -> dict[str, Any]:
+        while True:
+            if len(self._buffer) >= _HEADER.size:
+                size = _HEADER.unpack(self._buffer[: _HEADER.size])[0]
+                if len(self._buffer) >= _HEADER.size + size:
+                    body = self._buffer[_HEADER.size : _HEADER.size + size]
+                    self._buffer = self._buffer[_HEADER.size + size :]
+                    document: dict[str, Any] = json.loads(body)
+                    return document
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout
+            readable, _, _ = select.select([self._responses], [], [], remaining)
+            if not readable:
+                raise _Timeout
+            chunk = os.read(self._responses, 65536)
+            if not chunk:
+                raise EOFError("the worker exited")
+            self._buffer += chunk
+
+    def ensure_ready(self) -> None:
+        if self._ready or self.init_error:
+            return
+        frame = self._frame(time.monotonic() + INIT_TIMEOUT_SECONDS)
+        if "init_error" in frame:
+            self.init_error = frame["init_error"]
+        else:
+            self._ready = True
+
+    def invoke(self, event: Any, context: dict[str, Any], timeout: float) -> dict[str, Any]:
+        body = json.dumps({"event": event, "context": context}).encode()
+        data = _HEADER.pack(len(body)) + body
+        while data:
+            data = data[os.write(self._requests, data) :]
+        return self._frame(time.monotonic() + timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        """Tell the worker to finish: EOF on its request pipe ends its loop."""
+        with contextlib.suppress(OSError):
+            os.close(self._requests)
+
+    def stop(self, grace: float = 2.0) -> None:
+        self.close()
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.close(self._responses)
+
+
+def _runtime_environment(spec: FunctionSpec) -> dict[str, str]:
+    """The variables the Lambda runtime sets, then the function's own."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(spec.code_dir),
+        "_HANDLER": spec.handler,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": config.REGION,
+        "AWS_DEFAULT_REGION": config.REGION,
+        **spec.environment,
+    }
+
+
+class LambdaRuntime:
+    """Invokes the functions of a template; workers are started on demand and stopped by
+    :meth:`stop`."""
+
+    def __init__(self, functions: dict[str, FunctionSpec], sink: LogSink = print_sink):
+        self.functions = functions
+        self._sink = sink
+        self._idle: dict[str, list[_Worker]] = {name: [] for name in functions}
+        self._busy: dict[str, int] = dict.fromkeys(functions, 0)
+        self._all: list[_Worker] = []
+        self._cond = threading.Condition()
+        self._stopped = False
+
+    def _acquire(self, spec: FunctionSpec) -> _Worker:
+        limit = spec.reserved_concurrency or DEFAULT_CONCURRENCY
+        with self._cond:
+            while True:
+                if self._stopped:
+                    raise RuntimeError("the local runtime is stopped")
+                idle = self._idle[spec.logical_id]
+                while idle:
+                    worker = idle.pop()
+                    if worker.alive:
+                        self._busy[spec.logical_id] += 1
+                        return worker
+                if self._busy[spec.logical_id] < limit:
+                    self._busy[spec.logical_id] += 1
+                    break
+                self._cond.wait()
+        try:
+            worker = _Worker(spec, self._sink)
+        except BaseException:
+            self._release(spec, None)
+            raise
+        with self._cond:
+            self._all.append(worker)
+        return worker
+
+    def _release(self, spec: FunctionSpec, worker: _Worker | None) -> None:
+        with self._cond:
+            self._busy[spec.logical_id] -= 1
+            if worker is not None and worker.alive and not self._stopped:
+                self._idle[spec.logical_id].append(worker)
+            self._cond.notify_all()
+
+    def invoke(self, logical_id: str, event: Any) -> Invocation:
+        """Invoke a function synchronously (``RequestResponse``)."""
+        spec = self.functions[logical_id]
+        request_id = str(uuid.uuid4())
+        worker = self._acquire(spec)
+        started = time.monotonic()
+        keep: _Worker | None = worker
+        try:
+            worker.ensure_ready()
+            if worker.init_error is not None:
+                keep = None
+                return Invocation(logical_id, request_id, error=worker.init_error)
+            context = {
+                "function_name": spec.name,
+                "function_version": "$LATEST",
+                "invoked_function_arn": spec.arn,
+                "memory_limit_in_mb": spec.memory_mb,
+                "aws_request_id": request_id,
+                "log_group_name": f"/aws/lambda/{spec.name}",
+                "log_stream_name": f"local/[$LATEST]{spec.logical_id}",
+                "deadline_ms": int(time.time() * 1000 + spec.timeout_seconds * 1000),
+            }
+            reply = worker.invoke(event, context, spec.timeout_seconds)
+        except _Timeout:
+            keep = None
+            worker.proc.kill()
+            message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
+            self._sink(spec.logical_id, f"{request_id} {message}")
+            return Invocation(
+                logical_id,
+                request_id,
+                error={"errorType": "Sandbox.Timedout", "errorMessage": message},
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
+        except (EOFError, OSError) as exc:
+            keep = None
+            return Invocation(
+                logical_id,
+                request_id,
+                error={"errorType": "Runtime.ExitError", "errorMessage": f"the function exited: {exc}"},
+            )
+        finally:
+            if keep is None:
+                worker.stop(grace=0.5)
+            self._release(spec, keep)
+        duration = (time.monotonic() - started) * 1000
+        if "error" in reply:
+            return Invocation(logical_id, request_id, error=reply["error"], duration_ms=duration)
+        return Invocation(logical_id, request_id, result=reply.get("result"), duration_ms=duration)
+
+    def prewarm(self, names: list[str] | None = None) -> threading.Thread:
+        """Start one warm worker per function in the background, one after the other, so the
+        first request to each does not pay the cold start."""
+
+        def warm() -> None:
+            for name in names or list(self.functions):
+                spec = self.functions[name]
+                try:
+                    worker = self._acquire(spec)
+                except RuntimeError:
+                    return  # stopped meanwhile
+                try:
+                    worker.ensure_ready()
+                except (_Timeout, EOFError, OSError):
+                    worker.stop(grace=0.5)
+                    self._release(spec, None)
+                    continue
+                if worker.init_error is not None:
+                    worker.stop(grace=0.5)
+                    self._release(spec, None)
+                else:
+                    self._release(spec, worker)
+
+        thread = threading.Thread(target=warm, name="prewarm", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            workers, self._all = self._all, []
+            for idle in self._idle.values():
+                idle.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            # Lambda gives an idle container no shutdown phase either; the logs are unbuffered.
+            worker.close()
+            with contextlib.suppress(OSError):
+                worker.proc.terminate()
+        for worker in workers:
+            worker.stop()

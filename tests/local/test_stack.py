@@ -1,0 +1,424 @@
+"""The local stack over real HTTP: the route table against the template, the emulated authorizer's
+401s, the whole story (connect → leads → duplicate → list → disconnect), the console, and the
+``python -m orcapulse_local`` commands (serve stops cleanly on Ctrl-C, token, demo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jwt
+import pytest
+import requests
+
+from orcapulse_local import config
+from orcapulse_local.aws_server import client
+from orcapulse_local.dev_tokens import mint
+from orcapulse_local.stack import LocalStack
+from orcapulse_local.template import load_template
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def template_routes() -> set[tuple[str, str, str, bool]]:
+    """Every HttpApi event of the template, read straight from the YAML."""
+    template = load_template()
+    api_default = {
+        name: bool(spec["Properties"].get("Auth", {}).get("DefaultAuthorizer"))
+        for name, spec in template["Resources"].items()
+        if spec["Type"] == "AWS::Serverless::HttpApi"
+    }
+    out = set()
+    for name, spec in template["Resources"].items():
+        if spec["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in spec["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                props = event["Properties"]
+                auth = props.get("Auth", {}).get("Authorizer")
+                authorized = api_default[props["ApiId"]["Ref"]] if auth is None else auth != "NONE"
+                out.add((props["Method"], props["Path"], name, authorized))
+    return out
+
+
+def concrete(path: str) -> str:
+    return path.replace("{integration_id}", "tt_0000").replace("{lead_id}", "ld_0000")
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- routes and the authorizer ------------------------------------------------------------------------------
+def test_the_route_table_matches_the_template(live):
+    served = {
+        (c.route.method, c.route.path, c.route.function, c.route.authorized)
+        for c in live.gateway.routes.routes
+    }
+    assert served == template_routes()
+    assert not any(path.startswith("/local/") for _, path, _, _ in served)
+
+
+def test_every_template_route_is_served_and_unknown_routes_are_404(live):
+    token = live.dev_token()
+    for method, path, _function, _authorized in template_routes():
+        resp = requests.request(
+            method, live.api_url + concrete(path), headers=auth(token), allow_redirects=False, timeout=30
+        )
+        # The function answered: anything but the gateway's own 404 or a function failure.
+        assert resp.status_code != 500, (method, path, resp.text)
+        assert resp.text != json.dumps({"message": "Not Found"}), (method, path)
+        assert resp.headers.get("apigw-requestid"), (method, path)
+    for method, path in (("GET", "/nope"), ("POST", "/social-leads"), ("PUT", "/integrations")):
+        resp = requests.request(method, live.api_url + path, timeout=10)
+        assert (resp.status_code, resp.json()) == (404, {"message": "Not Found"})
+
+
+def forged(**claims: Any) -> str:
+    now = int(time.time())
+    base = {
+        "sub": "u",
+        "iss": config.DEV_JWT_ISSUER,
+        "aud": config.DEV_JWT_AUDIENCE,
+        "iat": now,
+        "exp": now + 60,
+        "custom:workspace_id": "ws",
+    }
+    base.update(claims)
+    key = base.pop("key", config.DEV_JWT_SECRET)
+    return jwt.encode({k: v for k, v in base.items() if v is not None}, key, algorithm="HS256")
+
+
+BAD_TOKENS = {
+    "none": None,
+    "garbage": "definitely-not-a-jwt",
+    "bad-signature": forged(key="a-different-key-that-is-long-enough-1234"),
+    "wrong-issuer": forged(iss="https://issuer.example.com"),
+    "wrong-audience": forged(aud="another-app"),
+    "expired": forged(exp=int(time.time()) - 1),
+    "no-expiry": forged(exp=None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TOKENS))
+def test_the_emulated_authorizer_answers_401_on_every_protected_route(live, case):
+    token = BAD_TOKENS[case]
+    headers = auth(token) if token else {}
+    for method, path, _function, authorized in template_routes():
+        if not authorized:
+            continue
+        resp = requests.request(method, live.api_url + concrete(path), headers=headers, timeout=10)
+        assert resp.status_code == 401, (case, method, path)
+        assert resp.json() == {"message": "Unauthorized"}
+
+
+def test_public_routes_skip_the_authorizer_and_a_token_without_workspace_is_403(live):
+    callback = requests.get(
+        live.api_url + "/integrations/tiktok/oauth/callback", allow_redirects=False, timeout=30
+    )
+    assert callback.status_code == 302
+    webhook = requests.post(live.api_url + "/webhooks/tiktok", data=b"{}", timeout=30)
+    assert webhook.status_code == 401  # the function's signature check, not the authorizer
+    assert "message" not in webhook.json()
+    no_workspace = requests.get(
+        live.api_url + "/integrations", headers=auth(live.dev_token(workspace=None)), timeout=30
+    )
+    assert no_workspace.status_code == 403
+    assert no_workspace.json()["error"]["code"] == "workspace_required"
+
+
+# -- the story ---------------------------------------------------------------------------------------------
+def connect(live: LocalStack, token: str, open_id: str) -> str:
+    start = requests.get(live.api_url + "/integrations/tiktok/oauth/start", headers=auth(token), timeout=30)
+    assert start.status_code == 200
+    authorize = start.json()["authorize_url"]
+    assert authorize.startswith(live.tiktok_url + "/v2/auth/authorize/?")
+    consent = requests.get(authorize, timeout=10)
+    assert consent.status_code == 200
+    assert "Approve" in consent.text
+    assert "Deny" in consent.text
+    query = dict(parse_qsl(urlsplit(authorize).query))
+    approved = requests.post(
+        authorize.split("?")[0],
+        data={**query, "decision": "approve", "open_id": open_id},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert approved.status_code == 302
+    landing = requests.get(approved.headers["Location"], allow_redirects=False, timeout=30)
+    assert landing.status_code == 302
+    location = landing.headers["Location"]
+    assert location.startswith(live.api_url + "/integrations/tiktok?")
+    result = dict(parse_qsl(urlsplit(location).query))
+    assert result["status"] == "connected", result
+    return result["integration_id"]
+
+
+def send(live: LocalStack, kind: str, open_id: str, text: str = "") -> dict[str, Any]:
+    resp = requests.post(
+        live.api_url + "/local/tiktok/webhooks",
+        json={"event": kind, "open_id": open_id, "text": text},
+        timeout=30,
+    )
+    assert resp.status_code == 200
+    summary: dict[str, Any] = resp.json()
+    return summary
+
+
+def test_the_full_story(live):
+    workspace, token = "ws-story", live.dev_token("ws-story", "u-story")
+    open_id = live.emulator.state.add_account(display_name="Story Shop").open_id
+
+    integration_id = connect(live, token, open_id)
+    [integration] = requests.get(live.api_url + "/integrations", headers=auth(token), timeout=30).json()[
+        "items"
+    ]
+    assert (integration["integration_id"], integration["status"]) == (integration_id, "active")
+    assert integration["display_name"] == "Story Shop"
+
+    comment = send(live, "comment", open_id, "How much for 3 orca plushies?")
+    assert (comment["status"], comment["response"]) == (200, {"status": "accepted"})
+    dm = send(live, "dm", open_id, "Do you do wholesale?")
+    assert (dm["status"], dm["response"]) == (200, {"status": "accepted"})
+
+    redelivered = requests.post(
+        live.api_url + f"/local/tiktok/webhooks/{comment['delivery_id']}/redeliver", json={}, timeout=30
+    ).json()
+    assert redelivered["response"] == {"status": "duplicate"}
+
+    leads = requests.get(live.api_url + "/social-leads", headers=auth(token), timeout=30).json()
+    assert [lead["capture_source"] for lead in leads["items"]] == ["tiktok_dm", "tiktok_comment"]
+    assert {lead["message"] for lead in leads["items"]} == {
+        "How much for 3 orca plushies?",
+        "Do you do wholesale?",
+    }
+    assert all(
+        lead["workspace_id"] == workspace and lead["integration_id"] == integration_id
+        for lead in leads["items"]
+    )
+    dms = requests.get(
+        live.api_url + "/social-leads",
+        params={"capture_source": "tiktok_dm"},
+        headers=auth(token),
+        timeout=30,
+    ).json()
+    assert [lead["message"] for lead in dms["items"]] == ["Do you do wholesale?"]
+    page = requests.get(
+        live.api_url + "/social-leads", params={"limit": 1}, headers=auth(token), timeout=30
+    ).json()
+    rest = requests.get(
+        live.api_url + "/social-leads",
+        params={"limit": 1, "cursor": page["next_cursor"]},
+        headers=auth(token),
+        timeout=30,
+    ).json()
+    assert [page["items"][0]["lead_id"], rest["items"][0]["lead_id"]] == [
+        lead["lead_id"] for lead in leads["items"]
+    ]
+    other = requests.get(
+        live.api_url + "/social-leads", headers=auth(live.dev_token("ws-else")), timeout=30
+    ).json()
+    assert other["items"] == []
+
+    # New leads are announced once each on the bus (the stream → LeadPublisher path).
+    assert live.wait_for_streams()
+    announced = [e for e in live.drain_bus_events() if e["detail"].get("workspace_id") == workspace]
+    assert sorted(e["detail"]["lead_id"] for e in announced) == sorted(
+        lead["lead_id"] for lead in leads["items"]
+    )
+    assert {e["detail-type"] for e in announced} == {"SocialLeadCaptured"}
+
+    # Tokens live in Secrets Manager only.
+    ddb = client("dynamodb", live.aws_url)
+    stored = json.dumps(ddb.scan(TableName=live.provisioned.tables["IntegrationsTable"])["Items"])
+    assert not any(secret in stored for secret in live.emulator.state.issued)
+
+    revocations = live.emulator.state.revoked.count(open_id)
+    gone = requests.delete(
+        live.api_url + f"/integrations/tiktok/{integration_id}", headers=auth(token), timeout=30
+    )
+    assert gone.json() == {"integration_id": integration_id, "revoked": True}
+    assert live.emulator.state.revoked.count(open_id) == revocations + 1
+    assert requests.get(live.api_url + "/integrations", headers=auth(token), timeout=30).json()["items"] == []
+    sm = client("secretsmanager", live.aws_url)
+    assert not [s for s in sm.list_secrets()["SecretList"] if s["Name"].endswith(integration_id)]
+
+
+def test_a_high_intent_comment_becomes_a_high_intent_lead(live):
+    token = live.dev_token("ws-intent")
+    open_id = live.emulator.state.add_account(display_name="Intent Shop").open_id
+    connect(live, token, open_id)
+    sent = send(live, "high_intent", open_id, "Where do I pay?")
+    assert sent["response"] == {"status": "accepted"}
+    [lead] = requests.get(live.api_url + "/social-leads", headers=auth(token), timeout=30).json()["items"]
+    assert (lead["message"], lead["high_intent"]) == ("Where do I pay?", True)
+
+
+def test_the_scheduled_refresher_rotates_a_token_that_expires_soon(live):
+    state = live.emulator.state
+    open_id = state.add_account(display_name="Short Lived Shop").open_id
+    # A 4 s token is due for refresh after half its lifetime.
+    saved, state.expires_in = state.expires_in, 4
+    try:
+        connect(live, live.dev_token("ws-refresh"), open_id)
+    finally:
+        state.expires_in = saved
+    time.sleep(2.5)
+    refreshes = state.calls["token"]
+    run = requests.post(
+        live.api_url + "/local/schedules/TokenRefreshFunction/run", json={}, timeout=60
+    ).json()
+    assert run["ok"], run
+    assert run["result"]["refreshed"] >= 1
+    assert state.calls["token"] > refreshes
+    # The rotated pair is the only live one: the refresh token used is dead.
+    live_refresh = [r for r in state.refresh_tokens.values() if r["open_id"] == open_id and not r["dead"]]
+    assert len(live_refresh) == 1
+
+
+def test_deny_at_the_emulator_comes_back_as_access_denied(live):
+    start = requests.get(
+        live.api_url + "/integrations/tiktok/oauth/start", headers=auth(live.dev_token("ws-deny")), timeout=30
+    ).json()
+    authorize = start["authorize_url"]
+    denied = requests.post(
+        authorize.split("?")[0],
+        data={**dict(parse_qsl(urlsplit(authorize).query)), "decision": "deny"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    landing = requests.get(denied.headers["Location"], allow_redirects=False, timeout=30)
+    assert (
+        landing.headers["Location"] == live.api_url + "/integrations/tiktok?status=error&reason=access_denied"
+    )
+
+
+# -- the console and the local helpers ------------------------------------------------------------------------
+def test_the_console_is_served_where_the_callback_lands(live):
+    for path in ("/", "/integrations/tiktok?status=connected&integration_id=x"):
+        page = requests.get(live.api_url + path, timeout=10)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'data-testid="connect"' in page.text
+    form_post = requests.post(live.api_url + "/local/dev-token", data={"workspace": "ws"}, timeout=10)
+    assert form_post.status_code == 415  # a cross-site form cannot mint tokens or send events
+    script = requests.get(live.api_url + "/local/console/app.js", timeout=10)
+    assert script.status_code == 200
+    assert requests.get(live.api_url + "/local/console/../stack.py", timeout=10).status_code == 404
+
+
+def test_the_dev_token_endpoint_and_cli_mint_tokens_the_gateway_accepts(live):
+    minted = requests.post(live.api_url + "/local/dev-token", json={"workspace": "ws-cli"}, timeout=10).json()
+    printed = subprocess.run(
+        [sys.executable, "-m", "orcapulse_local", "token", "--workspace", "ws-cli", "--user", "u-cli"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    for token in (minted["token"], printed):
+        resp = requests.get(live.api_url + "/integrations", headers=auth(token), timeout=30)
+        assert (resp.status_code, resp.json()) == (200, {"items": []})
+    assert jwt.decode(printed, options={"verify_signature": False})["sub"] == "u-cli"
+
+
+def test_the_demo_command_tells_the_story_against_a_running_stack(live):
+    env = {**os.environ, "LOCAL_API_PORT": str(urlsplit(live.api_url).port)}
+    done = subprocess.run(
+        [sys.executable, "-m", "orcapulse_local", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for step in (
+        "1. Connect",
+        "2. A TikTok comment",
+        "3. A TikTok direct message",
+        "4. TikTok delivers the comment again",
+        "5. List and filter",
+        "6. Each new lead is announced",
+        "7. Disconnect",
+        "Done:",
+    ):
+        assert step in done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_prints_what_a_newcomer_needs_and_stops_cleanly_on_ctrl_c():
+    ports = {"LOCAL_API_PORT": free_port(), "LOCAL_TIKTOK_PORT": free_port(), "LOCAL_AWS_PORT": free_port()}
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orcapulse_local", "serve", "--no-schedules"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Press Ctrl-C" in line or not line:
+                break
+        banner = "".join(lines)
+        api = f"http://127.0.0.1:{ports['LOCAL_API_PORT']}"
+        assert f"{api}/" in banner
+        assert f"http://127.0.0.1:{ports['LOCAL_TIKTOK_PORT']}" in banner
+        assert f"http://127.0.0.1:{ports['LOCAL_AWS_PORT']}" in banner
+        assert config.LOCAL_CLIENT_KEY in banner
+        assert config.LOCAL_CLIENT_SECRET in banner
+        assert "make token" in banner
+        token = mint()
+        assert requests.get(f"{api}/integrations", headers=auth(token), timeout=30).status_code == 200
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "Stopped." in out
+    assert "Traceback" not in out
+    for port in ports.values():
+        with socket.socket() as probe:
+            # Nothing listens any more (SO_REUSEADDR only tolerates the closed connections' TIME_WAIT).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+    assert session_members(proc.pid) == []  # no function worker outlived the stack
+
+
+def session_members(session_id: int) -> list[int]:
+    """Live processes of a session (field 6 of /proc/<pid>/stat)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session_id and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
