@@ -87,6 +87,9 @@ class Lead(Model):
     source_ref = MapAttribute[str, Any]()
     high_intent = BooleanAttribute(default=False)
     source_state = UnicodeAttribute(default="present")
+    # Event time (epoch ms) of the comment action that last set source_state: a late redelivery of
+    # an older hide/delete never overwrites a newer state.
+    source_state_ms = NumberAttribute(null=True)
     captured_at = UnicodeAttribute()
     captured_ms = NumberAttribute()
     created_at = UnicodeAttribute()

@@ -1,0 +1,265 @@
+"""At-least-once delivery: the same TikTok event never makes a second lead — redelivered in
+sequence, concurrently, or after a transient failure that made TikTok retry — and each lead is
+written (and so announced through the stream) exactly once. Also counts the AWS round trips."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from orcapulse_local.streams import StreamReader
+from tests.support.connect import connect
+from tests.support.deployment import CONTEXT
+from tests.support.webhooks import (
+    Webhook,
+    comment_content,
+    high_intent_content,
+    message_content,
+    recording_aws_calls,
+    status_of,
+)
+
+LEADS_TABLE = CONTEXT.resources["LeadsTable"]["Ref"]
+
+
+@pytest.fixture
+def webhook(load_function, lambda_context, aws, tiktok_state) -> Webhook:
+    return Webhook(load_function("webhook"), lambda_context, tiktok_state)
+
+
+@pytest.fixture
+def alpha(load_function, lambda_context, tiktok, aws) -> str:
+    return connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
+
+
+@pytest.fixture
+def stream(aws) -> StreamReader:
+    return StreamReader(LEADS_TABLE, region_name="us-east-1")
+
+
+@pytest.fixture
+def atomic_item_writes(monkeypatch):
+    """DynamoDB applies a conditional write to an item atomically. moto's in-process backend checks
+    the condition and writes in separate Python steps, so two threads can both pass it (seen here
+    as two INSERTs for one key, about once in 40 runs). Give the emulator the real service's
+    guarantee by running its item writes one at a time; the product code is unchanged."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+def inserts(stream: StreamReader) -> list[str]:
+    """Lead ids of the INSERT records written to the leads stream since the last call."""
+    return [r["dynamodb"]["Keys"]["lead_id"]["S"] for r in stream.poll() if r["eventName"] == "INSERT"]
+
+
+def test_sequential_redelivery_is_a_duplicate_and_writes_nothing(webhook, alpha, aws, stream, tiktok_state):
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    assert status_of(webhook.deliver_body(body)) == (200, "accepted")
+    [lead_id] = inserts(stream)
+    [stored] = aws.items("LeadsTable")
+
+    # TikTok re-signs every attempt: same body, new signature timestamp.
+    for _ in range(3):
+        assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+
+    assert aws.items("LeadsTable") == [stored]
+    assert inserts(stream) == []
+    assert lead_id == stored["lead_id"]["S"]
+
+
+@pytest.mark.parametrize(
+    ("event", "content"),
+    [
+        ("comment.update", comment_content()),
+        ("im_receive_msg", message_content()),
+        ("im_receive_high_intent_comment", high_intent_content()),
+    ],
+)
+def test_concurrent_deliveries_of_one_event_make_one_lead(
+    atomic_item_writes, webhook, alpha, aws, stream, tiktok_state, event, content
+):
+    body = tiktok_state.envelope(event, "open-id-alpha", content)
+    threads = 8
+    start = threading.Barrier(threads)
+
+    def deliver(_: int) -> tuple[int, str]:
+        headers = webhook.signed(body)
+        start.wait()
+        return status_of(webhook.post(body, headers))
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(deliver, range(threads)))
+
+    assert sorted(results) == [(200, "accepted")] + [(200, "duplicate")] * (threads - 1)
+    assert len(aws.items("LeadsTable")) == 1
+    assert len(inserts(stream)) == 1
+
+
+def test_concurrent_fan_out_to_two_workspaces(
+    atomic_item_writes, webhook, load_function, lambda_context, tiktok, aws, stream
+):
+    connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
+    connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
+    body = webhook.state.envelope("comment.update", "open-id-alpha", comment_content())
+    start = threading.Barrier(6)
+
+    def deliver(_: int) -> tuple[int, str]:
+        headers = webhook.signed(body)
+        start.wait()
+        return status_of(webhook.post(body, headers))
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(deliver, range(6)))
+
+    # Each delivery may win one workspace's put and lose the other's: "accepted" then means it
+    # created at least one lead. What matters is one lead per workspace, written once each.
+    assert all(status == 200 for status, _ in results)
+    assert "accepted" in {outcome for _, outcome in results}
+    assert sorted(item["workspace_id"]["S"] for item in aws.items("LeadsTable")) == ["ws-1", "ws-2"]
+    assert len(inserts(stream)) == 2
+
+
+# -- transient failures: 503, and the retry completes the work ------------------------------------
+def test_a_failed_put_is_503_and_the_redelivery_creates_the_lead(webhook, alpha, aws, stream, tiktok_state):
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    with recording_aws_calls() as calls:
+        calls.fail_next("dynamodb.PutItem", "InternalServerError")
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+        assert aws.items("LeadsTable") == []
+
+        assert status_of(webhook.deliver_body(body)) == (200, "accepted")
+        assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    assert len(inserts(stream)) == 1
+
+
+def test_a_failure_in_one_workspace_does_not_hold_back_the_other(
+    webhook, load_function, lambda_context, tiktok, aws, stream
+):
+    connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
+    connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
+    body = webhook.state.envelope("comment.update", "open-id-alpha", comment_content())
+    with recording_aws_calls() as calls:
+        # The first integration's put fails, the second's succeeds: TikTok must retry.
+        calls.fail_next("dynamodb.PutItem", "ProvisionedThroughputExceededException")
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+        assert len(aws.items("LeadsTable")) == 1
+
+        assert status_of(webhook.deliver_body(body)) == (200, "accepted")
+    assert sorted(item["workspace_id"]["S"] for item in aws.items("LeadsTable")) == ["ws-1", "ws-2"]
+    assert len(inserts(stream)) == 2
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        ("dynamodb.Query", "InternalServerError"),
+        ("secretsmanager.GetSecretValue", "InternalServiceError"),
+    ],
+)
+def test_routing_and_credential_failures_are_503_and_store_nothing(
+    webhook, alpha, aws, tiktok_state, call, code
+):
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    with recording_aws_calls() as calls:
+        calls.fail_next(call, code)
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+        assert aws.items("LeadsTable") == []
+        assert status_of(webhook.deliver_body(body)) == (200, "accepted")
+
+
+def test_a_failed_last_event_update_does_not_fail_the_delivery(webhook, alpha, aws, tiktok_state, capsys):
+    with recording_aws_calls() as calls:
+        calls.fail_next("dynamodb.UpdateItem", "InternalServerError")
+        response = webhook.deliver("comment.update", "open-id-alpha", comment_content())
+    assert status_of(response) == (200, "accepted")
+    assert len(aws.items("LeadsTable")) == 1
+    assert '"LastEventUpdateFailed":[1.0]' in capsys.readouterr().out
+
+
+def test_a_failed_high_intent_flag_is_retried_to_completion(webhook, alpha, aws, tiktok_state):
+    webhook.deliver("comment.update", "open-id-alpha", comment_content())
+    body = tiktok_state.envelope("im_receive_high_intent_comment", "open-id-alpha", high_intent_content())
+    with recording_aws_calls() as calls:
+        calls.fail_next("dynamodb.UpdateItem", "InternalServerError")
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+        assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    [item] = aws.items("LeadsTable")
+    assert item["high_intent"] == {"BOOL": True}
+
+
+def test_a_failed_secret_delete_on_removal_is_finished_by_the_redelivery(webhook, alpha, aws, tiktok_state):
+    body = tiktok_state.envelope("authorization.removed", "open-id-alpha", {"reason": 1})
+    with recording_aws_calls() as calls:
+        calls.fail_next("secretsmanager.DeleteSecret", "InternalServiceError")
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+        assert alpha in aws.token_secrets()
+
+        assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    assert aws.token_secrets() == {}
+    [item] = aws.items("IntegrationsTable")
+    assert (item["status"]["S"], item["revoked_reason"]["S"]) == ("revoked", "user_disconnected")
+
+
+# -- round trips ----------------------------------------------------------------------------------
+def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, tiktok, aws):
+    connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
+    measured: dict[str, list[str]] = {}
+
+    def measure(name: str, event: str, open_id: str, content: dict, expected: str) -> None:
+        with calls.measure() as made:
+            assert status_of(webhook.deliver(event, open_id, content))[1] == expected, name
+        measured[name] = list(made)
+
+    with recording_aws_calls() as calls:
+        measure("accepted, cold container", "comment.update", "open-id-alpha", comment_content(1), "accepted")
+        measure("accepted", "comment.update", "open-id-alpha", comment_content(2), "accepted")
+        measure("duplicate", "comment.update", "open-id-alpha", comment_content(2), "duplicate")
+        measure("high intent, lead exists", "im_receive_high_intent_comment", "open-id-alpha",
+                high_intent_content(2), "duplicate")  # fmt: skip
+        measure("hide a captured comment", "comment.update", "open-id-alpha",
+                comment_content(2, action="set_to_hidden", timestamp=1764057660000), "accepted")  # fmt: skip
+        measure("ignored: unknown account", "comment.update", "open-id-nobody", comment_content(3), "ignored")
+        measure(
+            "ignored: event type", "video.publish.completed", "open-id-alpha", {"share_id": "v"}, "ignored"
+        )
+        with calls.measure() as made:
+            body = webhook.state.envelope("comment.update", "open-id-alpha", comment_content(5))
+            assert status_of(webhook.post(body, webhook.signed(body, secret="wrong")))[0] == 401
+        measured["rejected: bad signature"] = list(made)
+        connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
+        measure("accepted, 2 workspaces", "comment.update", "open-id-alpha", comment_content(6), "accepted")
+        measure("duplicate, 2 workspaces", "comment.update", "open-id-alpha", comment_content(6), "duplicate")
+        measure("authorization.removed, 2 workspaces", "authorization.removed", "open-id-alpha", {"reason": 1},
+                "accepted")  # fmt: skip
+
+    q, put, upd = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem"
+    assert measured == {
+        "accepted, cold container": ["secretsmanager.GetSecretValue", q, put, upd],
+        "accepted": [q, put, upd],
+        "duplicate": [q, put],
+        "high intent, lead exists": [q, put, upd],
+        "hide a captured comment": [q, upd, upd],
+        "ignored: unknown account": [q],
+        "ignored: event type": [],
+        "rejected: bad signature": [],
+        "accepted, 2 workspaces": [q, put, upd, put, upd],
+        "duplicate, 2 workspaces": [q, put, put],
+        "authorization.removed, 2 workspaces": [
+            q,
+            upd,
+            "secretsmanager.DeleteSecret",
+            upd,
+            "secretsmanager.DeleteSecret",
+        ],
+    }
