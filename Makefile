@@ -11,13 +11,16 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv test lint typecheck template build unit local token webhook demo bench load clean
+.PHONY: help venv test lint typecheck template build unit browser local token webhook demo bench load openapi clean
 
 help:
 	@echo "make local   run the whole product on this machine (no AWS, no Docker)"
 	@echo "make test    lint, type-check, validate and build the template, run the tests"
 	@echo "make demo    drive the connect → lead → disconnect story against the local stack"
+	@echo "make token   print a dev JWT for the local API [WORKSPACE=ws-local USER=user-local]"
+	@echo "make webhook send a signed TikTok event to the local stack [EVENT=comment|dm|high_intent|removed OPEN_ID= TEXT=]"
 	@echo "make bench   cold-start, round-trip and paging benchmark (writes bench/results.json)"
+	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $$(scripts/find-python312) -m venv $(VENV)
@@ -45,7 +48,42 @@ build: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck template build unit
+# The end-to-end console test drives Debian's Chromium with Playwright (whose wheel ships its
+# driver; no browser is ever downloaded). make test requires it instead of skipping it.
+browser:
+	@test -x /usr/bin/chromium || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; }
+
+test: export ORCAPULSE_REQUIRE_BROWSER := 1
+test: lint typecheck template build browser unit
+
+# The local stack (docs/local.md): moto, the TikTok emulator and the template's functions behind a
+# local HTTP gateway, in the foreground until Ctrl-C. Ports: LOCAL_API_PORT, LOCAL_TIKTOK_PORT,
+# LOCAL_AWS_PORT (3000, 3001, 3002).
+local: $(STAMP)
+	$(PY) -m orcapulse_local serve
+
+# USER is in everyone's environment: only a USER given on the command line names the token's user.
+token: $(STAMP)
+	@$(PY) -m orcapulse_local token \
+	  $(if $(filter command line,$(origin WORKSPACE)),--workspace "$$WORKSPACE") \
+	  $(if $(filter command line,$(origin USER)),--user "$$USER")
+
+webhook: $(STAMP)
+	@$(PY) -m orcapulse_local webhook --event "$${EVENT:-comment}" --open-id "$$OPEN_ID" --text "$$TEXT"
+
+demo: $(STAMP)
+	$(PY) -m orcapulse_local demo
+
+# Measures the built artifact (.aws-sam/build); the in-process scenarios import the layer's
+# package from layers/common, as the tests do.
+bench: build
+	PYTHONPATH=layers/common $(PY) -m bench.run
+
+# The read API's OpenAPI document, generated from functions/leads_query (a unit test fails when
+# the committed file drifts from the code).
+openapi: $(STAMP)
+	PYTHONPATH=.:layers/common $(PY) scripts/gen_openapi.py
 
 clean:
 	rm -rf .aws-sam bench/results.json .pytest_cache .mypy_cache .ruff_cache

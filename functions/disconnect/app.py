@@ -9,6 +9,11 @@ from orcapulse_tiktok.http import current_caller, json_response, make_resolver
 from orcapulse_tiktok.integrations import disconnect
 from orcapulse_tiktok.observability import logger, metrics, tracer
 
+# Every disconnect revokes at TikTok: load the client (and requests) while the container
+# initialises, not on its first request (orcapulse_tiktok.integrations imports it lazily, for the
+# read API's sake).
+from orcapulse_tiktok.tiktok import client as _tiktok_client  # noqa: F401
+
 app = make_resolver()
 
 

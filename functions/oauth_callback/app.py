@@ -14,6 +14,10 @@ from orcapulse_tiktok.http import make_resolver
 from orcapulse_tiktok.oauth import CallbackFailed, callback_redirect, complete_authorization
 from orcapulse_tiktok.observability import logger, metrics, tracer
 
+# Every callback calls TikTok: load the client (and requests) while the container initialises, not
+# on its first request (orcapulse_tiktok.oauth imports it lazily, for the start function's sake).
+from orcapulse_tiktok.tiktok import client as _tiktok_client  # noqa: F401
+
 app = make_resolver()
 SECURITY_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer-Policy": "no-referrer"}
 

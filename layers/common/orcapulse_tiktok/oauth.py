@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,8 +21,10 @@ from orcapulse_tiktok.models.integration import REFRESH_BUCKET, Integration, int
 from orcapulse_tiktok.models.oauth_state import OAuthState, oauth_states
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.tiktok import pkce
-from orcapulse_tiktok.tiktok.client import TikTokError, TikTokGrantError, TokenGrant, tiktok_client
 from orcapulse_tiktok.tiktok.credentials import AppCredentials, app_credentials
+
+if TYPE_CHECKING:
+    from orcapulse_tiktok.tiktok.client import TokenGrant
 
 STATE_TTL_SECONDS = 600
 MAX_PARAM_LENGTH = 2048
@@ -115,6 +117,8 @@ def _granted(query_scopes: str | None, required: tuple[str, ...]) -> bool:
 
 
 def _revoke_quietly(creds: AppCredentials, grant: TokenGrant, why: str) -> None:
+    from orcapulse_tiktok.tiktok.client import TikTokError, tiktok_client
+
     try:
         tiktok_client().revoke(creds, grant.access_token)
     except TikTokError as exc:
@@ -127,6 +131,10 @@ def _revoke_quietly(creds: AppCredentials, grant: TokenGrant, why: str) -> None:
 
 def complete_authorization(params: dict[str, Any]) -> str:
     """Finish the OAuth flow from the callback's query parameters; return the integration id."""
+    # Imported here, not at the top: the start function shares this module and never calls
+    # TikTok, so its cold start does not pay for requests.
+    from orcapulse_tiktok.tiktok.client import TikTokError, TikTokGrantError, tiktok_client
+
     settings = get_settings()
     state = params.get("state")
     if params.get("error"):

@@ -13,4 +13,6 @@ SERVICE = "orcapulse-tiktok"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="OrcaPulse/TikTok", service=SERVICE)
-tracer = Tracer(service=SERVICE, patch_modules=("botocore", "requests"))
+# Only botocore here: patching requests would import it in every function, and the webhook never
+# calls TikTok. The TikTok client patches requests when a container first creates it.
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from orcapulse_tiktok.config import get_settings
+from orcapulse_tiktok.observability import tracer
 from orcapulse_tiktok.tiktok.credentials import AppCredentials
 
 TIMEOUT = (3.05, 8.0)  # connect, read
@@ -233,6 +234,9 @@ class TikTokClient:
 
 @lru_cache(maxsize=4)
 def _client_for(api_base_url: str) -> TikTokClient:
+    # Traced from here rather than in observability.py, so functions that never call TikTok
+    # do not import requests at cold start (patching is idempotent).
+    tracer.patch(("requests",))
     return TikTokClient(api_base_url)
 
 

@@ -1,0 +1,491 @@
+"""What one page of GET /social-leads costs when the leads table holds 1,000 and 100,000 leads.
+
+Each size gets a fresh in-process moto, the tables of ``template.yaml``, and leads spread over
+20 workspaces; one workspace holds 40 % of them (400 and 40,000). The leads_query handler is called
+with real-shaped HTTP API events for three queries — no filter (``by_workspace``), ``status=new``
+(``by_status``) and ``integration_id`` + ``status`` (``by_integration`` with a FilterExpression)
+— on the first page and on a deep page (a cursor resuming in the middle of the query's matches),
+and every DynamoDB call is recorded at botocore's boundary.
+
+Per page it reports:
+
+- ``calls``: DynamoDB requests (all Query; a Scan fails the run);
+- ``evaluated``: items DynamoDB read (``ScannedCount``), which is what a Query is billed on;
+- ``rcu``: read capacity units, modelled with DynamoDB's rule for an eventually consistent Query
+  (0.5 per 4 KB of evaluated item data per request, item sizes by DynamoDB's size rules) —
+  moto's own ``ConsumedCapacity`` is a constant 1.0 per request (``moto_capacity``), kept beside it;
+- ``service_ms``: wall time of the request minus the time inside DynamoDB calls (our code:
+  validation, cursor, query planning, deserialising, JSON), and ``dynamodb_ms``: the time inside them.
+
+``ratio`` is the largest 100k/1k ratio of ``calls``, ``evaluated`` and ``rcu`` over every
+(query, page); ``service_time_ratio`` the same for ``service_cpu_ms`` (CPU time: on a shared
+machine wall time also counts what other processes take; ``service_wall_ratio`` is kept too).
+Both should be close to 1.
+``dynamodb_ms`` is not: moto answers a GSI Query by walking and sorting the whole table in
+Python, so its time grows with the table, where DynamoDB reads only the index partition's
+range — the item and capacity counts are what DynamoDB would bill.
+
+    PYTHONPATH=layers/common python -m bench.leads_paging [--sizes 1000 100000] [--json FILE]
+
+Filling is boto3 ``batch_write_item`` (25 items a request) of items serialised by the ``Lead``
+model itself; at 100,000 leads it takes a couple of minutes of moto's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import gc
+import importlib.util
+import itertools
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKSPACES = 20
+TARGET = "ws-bench"
+TARGET_SHARE = 0.4
+LIMIT = 25
+BASE_MS = 1_780_000_000_000
+QUERIES: dict[str, dict[str, str]] = {
+    "all": {},
+    "status=new": {"status": "new"},
+    "integration+status": {"integration_id": "", "status": "new"},  # integration filled per run
+}
+
+
+@dataclass
+class PageCost:
+    calls: int = 0
+    evaluated: int = 0
+    returned: int = 0
+    rcu: float = 0.0
+    moto_capacity: float = 0.0
+    total_ms: float = 0.0
+    dynamodb_ms: float = 0.0
+    service_ms: float = 0.0
+    service_cpu_ms: float = 0.0
+    operations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Call:
+    operation: str
+    started: float = 0.0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    scanned: int = 0
+    count: int = 0
+    item_bytes: list[int] = field(default_factory=list)
+    capacity: float = 0.0
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    """Bytes of one attribute value by DynamoDB's item-size rules."""
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").lstrip("0") or "0"
+        return math.ceil(len(digits) / 2) + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(_value_size(v) + 1 for v in inner)
+    return sum(len(str(x).encode()) for x in inner)  # sets
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def query_rcu(item_bytes: int) -> float:
+    """Eventually consistent Query: 0.5 RCU per 4 KB (rounded up) of evaluated item data."""
+    return 0.5 * max(1, math.ceil(item_bytes / 4096))
+
+
+class _Recorder:
+    """Times and counts the DynamoDB calls of the clients of one session (boto3's default one)."""
+
+    def __init__(self) -> None:
+        self.calls: list[_Call] = []
+        self._open: _Call | None = None
+
+    def install(self, events: Any) -> None:
+        events.register_first("before-send.dynamodb", self._before_send)
+        events.register("after-call.dynamodb", self._after_call)
+
+    def _before_send(self, request: Any, **kwargs: Any) -> None:
+        operation = kwargs["event_name"].rsplit(".", 1)[-1]
+        self._open = _Call(operation=operation, started=time.perf_counter())
+        self._open.cpu_seconds = time.process_time()
+
+    def _after_call(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        call = self._open or _Call(operation=model.name, started=time.perf_counter())
+        self._open = None
+        call.seconds = time.perf_counter() - call.started
+        call.cpu_seconds = time.process_time() - call.cpu_seconds
+        call.scanned = int(parsed.get("ScannedCount", 0))
+        call.count = int(parsed.get("Count", 0))
+        call.item_bytes = [item_size(item) for item in parsed.get("Items", [])]
+        call.capacity = float(parsed.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
+        self.calls.append(call)
+
+
+def _modelled_rcu(call: _Call) -> float:
+    # Items the FilterExpression dropped were read too; their sizes are not returned, so they are
+    # taken at the mean size of the returned ones (the generated leads are near-uniform in size).
+    returned = sum(call.item_bytes)
+    mean = returned / len(call.item_bytes) if call.item_bytes else 600.0
+    return query_rcu(int(returned + (call.scanned - call.count) * mean))
+
+
+@contextlib.contextmanager
+def _environment() -> Iterator[dict[str, str]]:
+    """Fake credentials, the leads_query function's environment from the template, tracing and
+    metrics output off; restored afterwards."""
+    from tests.support.deployment import function_env
+
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    env = function_env("LeadsQueryFunction")
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """The handler's EMF metric lines go to stdout; keep them out of the report."""
+    import warnings
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _forget_process_caches() -> None:
+    from aws_lambda_powertools.utilities import parameters
+    from orcapulse_tiktok import aws
+    from orcapulse_tiktok.config import get_settings
+    from orcapulse_tiktok.models.integration import Integration
+    from orcapulse_tiktok.models.lead import Lead
+
+    get_settings.cache_clear()
+    aws.reset_clients()
+    parameters.clear_caches()
+    for model in (Lead, Integration):
+        model._connection = None
+
+
+def _load_handler() -> ModuleType:
+    name = "bench_leads_query_app"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / "leads_query" / "app.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _leads(size: int) -> tuple[list[Any], str]:
+    """``size`` leads: 40 % in the target workspace, the rest over 19 others, one a second."""
+    from orcapulse_tiktok import clock
+    from orcapulse_tiktok.models.integration import integration_id_for
+    from orcapulse_tiktok.models.lead import Author, lead_id_for, leads
+
+    model = leads()
+    target_count = int(size * TARGET_SHARE)
+    others = [f"ws-{n:02d}" for n in range(WORKSPACES - 1)]
+    main_integration = integration_id_for(TARGET, "open-id-main")
+    out = []
+    for n in range(size):
+        workspace = TARGET if n < target_count else others[n % len(others)]
+        # In the target workspace three leads in four come from the main account, half are new.
+        account = "open-id-main" if workspace == TARGET and n % 4 != 3 else f"open-id-{n % 3}"
+        integration = integration_id_for(workspace, account)
+        dm = n % 5 == 0
+        ms = BASE_MS + n * 997
+        lead = model(
+            workspace,
+            lead_id_for(integration, f"{'msg' if dm else 'comment'}:{n}"),
+            integration_id=integration,
+            platform="tiktok",
+            capture_source="tiktok_dm" if dm else "tiktok_comment",
+            status="new" if n % 2 == 0 else ("qualified", "routed", "dismissed")[n % 3],
+            # Fixed-width numbers: every lead has the same size at any table size.
+            author=Author(id=f"7{n:018d}", username=f"shopper_{n:06d}"),
+            message=f"Hi! Is the jacket from your video still available in size M? ({n:06d})",
+            source_ref=(
+                {"conversation_id": f"conv-{n:06d}", "message_id": f"msg-{n:06d}"}
+                if dm
+                else {"video_id": f"73{n:017d}", "comment_id": f"74{n:017d}"}
+            ),
+            high_intent=n % 7 == 0,
+            source_state="present",
+            captured_at=clock.iso(ms / 1000),
+            captured_ms=ms,
+            created_at=clock.iso(ms / 1000 + 2),
+            event_type="im_receive_msg" if dm else "comment.update",
+        )
+        lead.fill_index_keys()
+        out.append(lead)
+    return out, main_integration
+
+
+def _fill(client: Any, table: str, items: list[Any]) -> float:
+    started = time.perf_counter()
+    serialised = [lead.serialize() for lead in items]
+    for batch in itertools.batched(serialised, 25):
+        request: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    return time.perf_counter() - started
+
+
+def _payload(token: str) -> dict[str, Any]:
+    body = token.split(".")[0]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    return decoded
+
+
+def _measure_size(size: int, repeats: int) -> dict[str, Any]:
+    import boto3
+    from moto import mock_aws
+    from orcapulse_tiktok import cursor
+
+    from orcapulse_local.template import create_table_kwargs, resources_of_type
+    from tests.support.deployment import CONTEXT, TEMPLATE
+    from tests.support.events import claims, http_event
+
+    with contextlib.ExitStack() as stack:
+        env = stack.enter_context(_environment())
+        stack.enter_context(mock_aws())
+        _forget_process_caches()
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        for spec in resources_of_type(TEMPLATE, "AWS::DynamoDB::Table").values():
+            ddb.create_table(**create_table_kwargs(spec["Properties"], CONTEXT))
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name=env["CURSOR_KEY_SECRET_ID"], SecretString=os.urandom(32).hex()
+        )
+        items, main_integration = _leads(size)
+        fill_seconds = _fill(ddb, env["LEADS_TABLE"], items)
+        # The bench holds every lead twice (its models and moto's items), which a Lambda container
+        # never does; keep the collector from walking them during the requests being timed.
+        gc.collect()
+        gc.freeze()
+        stack.callback(gc.unfreeze)
+
+        handler = _load_handler()
+        from orcapulse_tiktok import aws
+
+        recorder = _Recorder()
+        recorder.install(aws.client("dynamodb").meta.events)
+        context = _Context()
+
+        def call(query: dict[str, str]) -> tuple[dict[str, Any], PageCost]:
+            event = http_event("GET", "/social-leads", query=query, jwt_claims=claims(workspace=TARGET))
+            recorder.calls.clear()
+            wall, cpu = time.perf_counter(), time.process_time()
+            response = handler.lambda_handler(event, context)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            assert response["statusCode"] == 200, response["body"]
+            cost = PageCost(
+                calls=len(recorder.calls),
+                evaluated=sum(c.scanned for c in recorder.calls),
+                returned=sum(c.count for c in recorder.calls),
+                rcu=sum(_modelled_rcu(c) for c in recorder.calls),
+                moto_capacity=sum(c.capacity for c in recorder.calls),
+                total_ms=wall * 1000,
+                dynamodb_ms=sum(c.seconds for c in recorder.calls) * 1000,
+                operations=sorted({c.operation for c in recorder.calls}),
+            )
+            cost.service_ms = cost.total_ms - cost.dynamodb_ms
+            cost.service_cpu_ms = (cpu - sum(c.cpu_seconds for c in recorder.calls)) * 1000
+            if not set(cost.operations) <= {"Query"}:
+                raise AssertionError(f"the listing issued {cost.operations}")
+            return json.loads(response["body"]), cost
+
+        stack.enter_context(_quiet_stdout())
+        # Warm the container (settings, DynamoDB client, cursor key) without a costly Query.
+        warm = http_event(
+            "GET",
+            f"/social-leads/{items[0].lead_id}",
+            route="/social-leads/{lead_id}",
+            jwt_claims=claims(workspace=items[0].workspace_id),
+        )
+        assert handler.lambda_handler(warm, context)["statusCode"] == 200
+        cursor.issue(workspace_id=TARGET, query="warm", position="warm")
+        results: dict[str, Any] = {"leads": size, "target_workspace_leads": int(size * TARGET_SHARE)}
+        results["fill_seconds"] = round(fill_seconds, 1)
+        pages: dict[str, Any] = {}
+        for name, filters in QUERIES.items():
+            query = {k: (main_integration if k == "integration_id" else v) for k, v in filters.items()}
+            query["limit"] = str(LIMIT)
+            matching = sorted(
+                (lead for lead in items if lead.workspace_id == TARGET and _matches(lead, query)),
+                key=lambda lead: lead.sort_key,
+                reverse=True,
+            )
+            expected = [lead.lead_id for lead in matching]
+            first = [call(query) for _ in range(repeats)]
+            # A deep page: the cursor the API hands out after the page that ends in the middle of
+            # the matches, issued by the product's cursor module for this query's fingerprint.
+            middle = len(matching) // 2
+            deep_cursor = cursor.issue(
+                workspace_id=TARGET,
+                query=_payload(first[0][0]["next_cursor"])["q"],
+                position=matching[middle - 1].sort_key,
+            )
+            deep = [call({**query, "cursor": deep_cursor}) for _ in range(repeats)]
+            for page, start, samples in (("first", 0, first), ("deep", middle, deep)):
+                got = [item["lead_id"] for item in samples[0][0]["items"]]
+                assert got == expected[start : start + LIMIT], f"{name} {page}: wrong page"
+                pages[f"{name} / {page}"] = _aggregate(cost for _, cost in samples) | {
+                    "page_position": start,
+                    "matches": len(matching),
+                }
+        results["pages"] = pages
+        sys.modules.pop("bench_leads_query_app", None)
+    _forget_process_caches()
+    return results
+
+
+def _matches(lead: Any, query: dict[str, str]) -> bool:
+    return all(getattr(lead, k) == v for k, v in query.items() if k != "limit")
+
+
+def _aggregate(costs: Iterator[PageCost]) -> dict[str, Any]:
+    """Counts are the same on every repeat; times take the fastest repeat, the least disturbed
+    by other work on the machine."""
+    rows = [asdict(c) for c in costs]
+    out: dict[str, Any] = {}
+    for key, value in rows[0].items():
+        if key.endswith("_ms"):
+            out[key] = round(min(r[key] for r in rows), 3)
+        elif isinstance(value, int | float):
+            out[key] = statistics.median_low(r[key] for r in rows)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class _Context:
+    function_name: str = "bench-leads-query"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-leads-query"
+    aws_request_id: str = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15000
+
+
+def run(sizes: tuple[int, ...] = (1_000, 100_000), *, repeats: int = 2) -> dict[str, Any]:
+    """Measure a page of each query at each table size; ``ratio`` compares the largest size with
+    the smallest (see the module docstring)."""
+    if len(sizes) < 2:
+        raise ValueError("need two table sizes to compare")
+    started = time.perf_counter()
+    by_size = {size: _measure_size(size, repeats) for size in sizes}
+    small, large = by_size[min(sizes)], by_size[max(sizes)]
+    ratios: dict[str, dict[str, float]] = {}
+    for page, cost in large["pages"].items():
+        base = small["pages"][page]
+        ratios[page] = {
+            key: round(cost[key] / base[key], 3) if base[key] else float("nan")
+            for key in ("calls", "evaluated", "rcu", "service_ms", "service_cpu_ms", "dynamodb_ms")
+        }
+    cost_keys = ("calls", "evaluated", "rcu")
+    return {
+        "ratio": max(r[k] for r in ratios.values() for k in cost_keys),
+        # CPU time: on a shared machine wall time also counts what other processes take.
+        "service_time_ratio": max(r["service_cpu_ms"] for r in ratios.values()),
+        "service_wall_ratio": max(r["service_ms"] for r in ratios.values()),
+        "page_size": LIMIT,
+        "sizes": {str(size): result for size, result in by_size.items()},
+        "ratios": ratios,
+        "seconds": round(time.perf_counter() - started, 1),
+        "notes": (
+            "ratio = max over pages of 100k/1k calls, items evaluated and modelled RCU; "
+            "dynamodb_ms is moto's time, which scans the whole table per GSI Query"
+        ),
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    sizes = list(result["sizes"])
+    lines = [f"GET /social-leads, limit {result['page_size']}: cost of one page (times: fastest repeat)"]
+    header = f"{'page':<28}{'leads':>8}{'calls':>7}{'read':>6}{'RCU':>6}{'moto CU':>9}"
+    header += f"{'service ms':>12}{'svc CPU ms':>12}{'DynamoDB ms':>13}"
+    lines.append(header)
+    for page in result["sizes"][sizes[0]]["pages"]:
+        for size in sizes:
+            c = result["sizes"][size]["pages"][page]
+            lines.append(
+                f"{page:<28}{size:>8}{c['calls']:>7}{c['evaluated']:>6}{c['rcu']:>6}{c['moto_capacity']:>9}"
+                f"{c['service_ms']:>12.2f}{c['service_cpu_ms']:>12.2f}{c['dynamodb_ms']:>13.1f}"
+            )
+    lines.append(
+        f"ratio {sizes[-1]}/{sizes[0]}: cost (calls, items read, RCU) {result['ratio']:.2f}; "
+        f"service CPU time {result['service_time_ratio']:.2f} (wall {result['service_wall_ratio']:.2f})"
+    )
+    fills = ", ".join(f"{s}: {result['sizes'][s]['fill_seconds']} s" for s in sizes)
+    lines.append(f"fill (boto3 batch_write_item into moto): {fills}; total {result['seconds']} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000])
+    parser.add_argument("--repeats", type=int, default=2, help="requests per measured page (fastest kept)")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    result = run(tuple(args.sizes), repeats=args.repeats)
+    print(render(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
