@@ -38,8 +38,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def make_resolver(*, enable_validation: bool = False) -> APIGatewayHttpResolver:
-    """An HTTP API (payload v2) resolver with the project's error mapping registered."""
+def make_resolver(*, enable_validation: bool = False, require_caller: bool = False) -> APIGatewayHttpResolver:
+    """An HTTP API (payload v2) resolver with the project's error mapping registered.
+
+    ``require_caller`` (routes behind the JWT authorizer): parameter validation runs before the
+    route, so a request with bad parameters and no usable claims still answers 401/403 first.
+    """
     app = APIGatewayHttpResolver(enable_validation=enable_validation)
 
     @app.exception_handler(DomainError)
@@ -57,6 +61,11 @@ def make_resolver(*, enable_validation: bool = False) -> APIGatewayHttpResolver:
 
         @app.exception_handler(RequestValidationError)
         def _invalid(exc: RequestValidationError) -> Response[str]:
+            if require_caller:
+                try:
+                    caller_from_event(app.current_event.raw_event)
+                except DomainError as denied:
+                    return error_response(denied.status, denied.code, denied.message)
             fields = sorted(
                 {".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in exc.errors()}
             )

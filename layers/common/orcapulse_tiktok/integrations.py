@@ -15,8 +15,6 @@ from orcapulse_tiktok import vault
 from orcapulse_tiktok.errors import NotFound, TransientError
 from orcapulse_tiktok.models.integration import Integration, integrations, is_integration_id
 from orcapulse_tiktok.observability import logger, metrics
-from orcapulse_tiktok.tiktok.client import TikTokError, tiktok_client
-from orcapulse_tiktok.tiktok.credentials import app_credentials
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,10 @@ def list_integrations(workspace_id: str, platform: str | None = None) -> list[di
 
 
 def _revoke(integration: Integration) -> bool:
+    # Imported here: the read API lists integrations and must not load the HTTP client at cold start.
     from orcapulse_tiktok import tokens
+    from orcapulse_tiktok.tiktok.client import TikTokError, tiktok_client
+    from orcapulse_tiktok.tiktok.credentials import app_credentials
 
     try:
         access_token = tokens.access_token_for_revoke(integration)

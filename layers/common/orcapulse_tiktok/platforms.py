@@ -77,8 +77,16 @@ INTEGRATION_STATUSES: tuple[str, ...] = ("active", "needs_reauth", "revoked")
 SOURCE_STATES: tuple[str, ...] = ("present", "deleted", "hidden")
 
 
-def platform_configuration() -> dict[str, Any]:
-    """The document ``GET /platforms`` returns."""
+def _capabilities(platform: Platform, webhook_mode: str | None) -> dict[str, Any]:
+    capabilities = dict(platform.capabilities)
+    if webhook_mode is not None and webhook_mode in capabilities.get("webhook_modes", ()):
+        capabilities["webhook_mode"] = webhook_mode
+    return capabilities
+
+
+def platform_configuration(webhook_mode: str | None = None) -> dict[str, Any]:
+    """The document ``GET /platforms`` returns; ``webhook_mode`` is this deployment's mode
+    (``WEBHOOK_MODE``), shown on the platforms that have webhook modes."""
     return {
         "items": [
             {
@@ -87,7 +95,7 @@ def platform_configuration() -> dict[str, Any]:
                 "capture_sources": [
                     {"id": s.id, "label": s.label, "reserved": s.reserved} for s in p.capture_sources
                 ],
-                "capabilities": p.capabilities,
+                "capabilities": _capabilities(p, webhook_mode),
             }
             for p in PLATFORMS
         ],

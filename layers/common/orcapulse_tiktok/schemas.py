@@ -1,0 +1,194 @@
+"""Wire shapes of the read API: the value types its query parameters are validated with and the
+response bodies its OpenAPI document describes.
+
+Enumerations come from ``platforms.py``, so the API, the platform configuration and the lead
+model agree on one list. Response models document the API; tests check real responses against
+them, which keeps ``docs/openapi.json`` honest without validating every response at run time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.types import StringConstraints
+
+from orcapulse_tiktok import clock
+from orcapulse_tiktok.cursor import MAX_CURSOR_LENGTH
+from orcapulse_tiktok.platforms import (
+    CAPTURE_SOURCE_IDS,
+    INTEGRATION_STATUSES,
+    LEAD_STATUSES,
+    PLATFORM_IDS,
+    SOURCE_STATES,
+)
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 25
+MAX_TIMESTAMP_LENGTH = 64
+
+
+def _one_of(values: Sequence[str]) -> Callable[[str], str]:
+    allowed = frozenset(values)
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of: {', '.join(values)}")
+        return value
+
+    return check
+
+
+def _enum(values: Sequence[str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": list(values)})
+
+
+_ID_FILTER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _integration_id(value: str) -> str:
+    # Any id-shaped value filters (an unknown one simply matches nothing); only a value that could
+    # never be an id is a bad filter.
+    if not _ID_FILTER.fullmatch(value):
+        raise ValueError("not an integration id")
+    return value
+
+
+def _decimal_digits(value: Any) -> Any:
+    # Lax int parsing would take "1.0", " 7" or "+7"; a page size is plain digits.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 3):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str) or len(value) > MAX_TIMESTAMP_LENGTH:
+        raise ValueError("must be an ISO 8601 timestamp")
+    try:
+        return clock.parse_iso(value)
+    except (ValueError, OverflowError):
+        raise ValueError("must be an ISO 8601 timestamp") from None
+
+
+PlatformId = Annotated[str, AfterValidator(_one_of(PLATFORM_IDS)), _enum(PLATFORM_IDS)]
+CaptureSourceId = Annotated[str, AfterValidator(_one_of(CAPTURE_SOURCE_IDS)), _enum(CAPTURE_SOURCE_IDS)]
+LeadStatus = Annotated[str, AfterValidator(_one_of(LEAD_STATUSES)), _enum(LEAD_STATUSES)]
+IntegrationStatus = Annotated[str, AfterValidator(_one_of(INTEGRATION_STATUSES)), _enum(INTEGRATION_STATUSES)]
+SourceState = Annotated[str, AfterValidator(_one_of(SOURCE_STATES)), _enum(SOURCE_STATES)]
+IntegrationId = Annotated[
+    str,
+    AfterValidator(_integration_id),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+]
+PageLimit = Annotated[
+    int,
+    BeforeValidator(_decimal_digits),
+    Field(ge=1, le=MAX_LIMIT),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+]
+TimestampParam = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-11-25T08:00:00Z"]}),
+]
+Cursor = Annotated[str, WithJsonSchema({"type": "string", "maxLength": MAX_CURSOR_LENGTH})]
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class _Documented(BaseModel):
+    # Built on first use (the OpenAPI generator, the tests), not at import: nothing validates
+    # responses at run time, so a cold start need not pay for ten core schemas.
+    model_config = ConfigDict(defer_build=True)
+
+
+class ErrorDetail(_Documented):
+    code: str = Field(description="Stable, machine-readable error code")
+    message: str
+
+
+class ErrorBody(_Documented):
+    error: ErrorDetail
+
+
+class LeadAuthor(_Documented):
+    id: str | None
+    username: str | None
+
+
+class LeadOut(_Documented):
+    lead_id: Annotated[str, StringConstraints(pattern=r"^ld_[0-9a-f]{26}$")]
+    workspace_id: str
+    integration_id: str
+    platform: PlatformId
+    capture_source: CaptureSourceId
+    status: LeadStatus
+    author: LeadAuthor
+    message: str
+    source_ref: dict[str, str] = Field(description="Ids of the platform objects the lead came from")
+    high_intent: bool
+    source_state: SourceState
+    captured_at: Timestamp
+    created_at: Timestamp
+
+
+class LeadPageOut(_Documented):
+    items: list[LeadOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class IntegrationOut(_Documented):
+    integration_id: str
+    platform: PlatformId
+    status: IntegrationStatus
+    open_id: str
+    union_id: str | None
+    display_name: str | None
+    avatar_url: str | None
+    scopes: list[str]
+    connected_at: Timestamp
+    connected_by: str
+    updated_at: Timestamp
+    last_event_at: Timestamp | None
+    revoked_reason: str | None
+
+
+class IntegrationListOut(_Documented):
+    items: list[IntegrationOut]
+
+
+class CaptureSourceOut(_Documented):
+    id: CaptureSourceId
+    label: str
+    reserved: bool = Field(description="In the schema, not produced by this deployment yet")
+
+
+class PlatformOut(_Documented):
+    id: PlatformId
+    label: str
+    capture_sources: list[CaptureSourceOut]
+    capabilities: dict[str, Any]
+
+
+class PlatformsOut(_Documented):
+    items: list[PlatformOut]
+    lead_statuses: list[LeadStatus]
+    integration_statuses: list[IntegrationStatus]
+
+
+def json_content(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """An OpenAPI response entry whose JSON body is ``model``."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route can give, all in the one error shape."""
+    meaning = {
+        400: "Invalid parameter, time range or cursor",
+        401: "No authenticated user",
+        403: "The token carries no workspace",
+        404: "Not found in the caller's workspace",
+        503: "A dependency is temporarily unavailable; retry",
+    }
+    return {status: json_content(ErrorBody, meaning[status]) for status in statuses}

@@ -1,0 +1,78 @@
+"""docs/openapi.json is the read API's OpenAPI document, generated from the leads_query
+resolver; it must match what the code generates today."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from orcapulse_tiktok.platforms import CAPTURE_SOURCE_IDS, LEAD_STATUSES, PLATFORM_IDS
+
+from scripts.gen_openapi import OUTPUT, document, render
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict:
+    return document()
+
+
+def test_the_committed_document_is_up_to_date(generated):
+    assert OUTPUT.read_text(encoding="utf-8") == render(generated), (
+        "docs/openapi.json drifted: run `make openapi`"
+    )
+
+
+def test_it_documents_every_route_of_the_read_api(generated):
+    operations = {
+        (path, method): operation["operationId"]
+        for path, item in generated["paths"].items()
+        for method, operation in item.items()
+    }
+    assert operations == {
+        ("/social-leads", "get"): "listSocialLeads",
+        ("/social-leads/{lead_id}", "get"): "getSocialLead",
+        ("/integrations", "get"): "listIntegrations",
+        ("/platforms", "get"): "getPlatforms",
+    }
+    assert generated["security"] == [{"UserJwt": []}]
+    assert generated["components"]["securitySchemes"]["UserJwt"]["scheme"] == "bearer"
+
+
+def test_errors_are_documented_in_the_one_error_shape(generated):
+    for item in generated["paths"].values():
+        for operation in item.values():
+            responses = operation["responses"]
+            assert "422" not in responses  # validation errors are 400 here
+            assert {"400", "401", "403"} <= set(responses)
+            for status, response in responses.items():
+                ref = response["content"]["application/json"]["schema"]["$ref"]
+                assert (ref == "#/components/schemas/ErrorBody") == (status != "200"), (status, ref)
+    assert "HTTPValidationError" not in generated["components"]["schemas"]
+
+
+def _enum(parameter: dict) -> list[str]:
+    return next(s["enum"] for s in parameter["schema"]["anyOf"] if "enum" in s)
+
+
+def test_parameters_carry_the_platform_configuration_enums_and_limits(generated):
+    params = {p["name"]: p for p in generated["paths"]["/social-leads"]["get"]["parameters"]}
+    assert list(params) == [
+        "platform",
+        "capture_source",
+        "status",
+        "integration_id",
+        "since",
+        "until",
+        "limit",
+        "cursor",
+    ]
+    assert _enum(params["platform"]) == list(PLATFORM_IDS)
+    assert _enum(params["capture_source"]) == list(CAPTURE_SOURCE_IDS)
+    assert _enum(params["status"]) == list(LEAD_STATUSES)
+    assert params["limit"]["schema"]["minimum"] == 1
+    assert params["limit"]["schema"]["maximum"] == 100
+    assert params["limit"]["schema"]["default"] == 25
+    assert not any(p["required"] for p in params.values())
+    [integrations_platform] = generated["paths"]["/integrations"]["get"]["parameters"]
+    assert _enum(integrations_platform) == list(PLATFORM_IDS)
+    json.dumps(generated)  # plain JSON all the way down
