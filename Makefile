@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv test lint typecheck template build unit browser local token webhook demo bench load openapi clean
+.PHONY: help venv test lint typecheck template build unit browser local token webhook demo bench load faults openapi clean
 
 help:
 	@echo "make local   run the whole product on this machine (no AWS, no Docker)"
@@ -21,6 +21,8 @@ help:
 	@echo "make webhook send a signed TikTok event to the local stack [EVENT=comment|dm|high_intent|removed OPEN_ID= TEXT=]"
 	@echo "make bench   cold-start, round-trip and paging benchmark (writes bench/results.json)"
 	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
+	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
+	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $$(scripts/find-python312) -m venv $(VENV)
@@ -84,6 +86,16 @@ bench: build
 # the committed file drifts from the code).
 openapi: $(STAMP)
 	PYTHONPATH=.:layers/common $(PY) scripts/gen_openapi.py
+
+# Every outside call (AWS, TikTok) of connect, disconnect, webhook and token refresh made to fail
+# with every fault kind that applies; make test runs each call once, with one kind, rotating.
+faults: $(STAMP)
+	ORCAPULSE_FAULTS=full $(BIN)/pytest tests/faults
+
+# A bounded load test on 127.0.0.1 with a local stack of its own (make test sends 200); it stops by
+# itself and exits non-zero unless every lead exists once and was announced once, with no 5xx.
+load: $(STAMP)
+	$(PY) -m orcapulse_local.load $(if $(DELIVERIES),--deliveries $(DELIVERIES))
 
 clean:
 	rm -rf .aws-sam bench/results.json .pytest_cache .mypy_cache .ruff_cache

@@ -27,7 +27,8 @@ RESULTS = Path(__file__).with_name("results.json")
 MAX_OWN_OVERHEAD = 0.15
 MIN_BYTECODE_SPEEDUP = 2.0
 MAX_LAYER_BYTES = 15 * 1024 * 1024
-MAX_AWS_CALLS = {"webhook: accepted (new comment)": 3, "webhook: duplicate (redelivery)": 2}
+# Accepted: route, store with the pending-announcement marker, announce, clear the marker.
+MAX_AWS_CALLS = {"webhook: accepted (new comment)": 4, "webhook: duplicate (redelivery)": 2}
 MAX_OWN_MS_PER_EVENT = 1.0
 MAX_PAGE_COST_RATIO = 1.2
 

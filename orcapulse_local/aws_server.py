@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import requests
 from botocore.config import Config
 
 from orcapulse_local import config
@@ -50,6 +51,9 @@ class AwsServer:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = config.url(port, host)
+        # moto keeps its state per process, not per server: a stack started after another one in
+        # the same process (a test run) must not find the previous stack's tables and secrets.
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
         return self.url
 
     def stop(self) -> None:

@@ -464,7 +464,10 @@ class Gateway:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        # shutdown() waits for serve_forever() to finish: never call it if it never started (a
+        # stack whose start-up failed half-way would hang here instead of reporting the failure).
+        if self._thread is not None:
+            self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join()
@@ -595,6 +598,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY...) goes through the route table too, as API Gateway
+        # takes it: no route, 404 — not http.server's 501.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the gateway's access_log reports requests

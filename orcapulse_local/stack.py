@@ -1,5 +1,5 @@
 """The whole product on one machine: moto (AWS), the TikTok emulator, the template's functions
-behind the local gateway, their stream and schedule event sources, and the console.
+behind the local gateway, their schedules, and the console.
 
     with LocalStack(Ports.ephemeral()) as stack:     # or Ports.from_env() for 3000/3001/3002
         print(stack.api_url)
@@ -20,7 +20,7 @@ from typing import Any
 
 from orcapulse_local import config, dev_tokens
 from orcapulse_local.aws_server import AwsServer, Provisioned, drain_bus_tap, provision
-from orcapulse_local.event_sources import Scheduler, StreamPoller, schedules, stream_mappings
+from orcapulse_local.event_sources import Scheduler, schedules
 from orcapulse_local.gateway import Gateway, Request, Response
 from orcapulse_local.lambda_runtime import (
     FunctionSpec,
@@ -79,7 +79,6 @@ class LocalStack:
         self.emulator: TikTokEmulator | None = None
         self.gateway: Gateway | None = None
         self.runtime: LambdaRuntime | None = None
-        self.pollers: list[StreamPoller] = []
         self.scheduler: Scheduler | None = None
         self.ctx: Context | None = None
         self.functions: dict[str, FunctionSpec] = {}
@@ -96,8 +95,8 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        # The stream pollers read moto through boto3's default credential chain: make sure it
-        # finds fake keys rather than nothing (or a real profile's).
+        # Anything reading moto through boto3's default credential chain must find fake keys
+        # rather than nothing (or a real profile's).
         if not os.environ.get("AWS_ACCESS_KEY_ID"):
             os.environ.update(config.AWS_CREDENTIALS)
             os.environ.pop("AWS_PROFILE", None)
@@ -141,12 +140,6 @@ class LocalStack:
         if self.prewarm:
             # The functions a person reaches first go first, in template order.
             self.runtime.prewarm(sorted(self.functions, key=self._warm_order))
-        for mapping in stream_mappings(self.functions, ctx):
-            poller = StreamPoller(
-                mapping, self.runtime, self.aws_url, config.REGION, log=lambda m: self._log("local", m)
-            )
-            poller.start()
-            self.pollers.append(poller)
         self.scheduler = Scheduler(
             schedules(self.functions, ctx), self.runtime, lambda m: self._log("local", m)
         )
@@ -155,15 +148,12 @@ class LocalStack:
 
     def _warm_order(self, logical_id: str) -> int:
         kinds = {e.get("Type") for e in self.functions[logical_id].events.values()}
-        return 0 if "HttpApi" in kinds else 1 if "DynamoDB" in kinds else 2
+        return 0 if "HttpApi" in kinds else 1
 
     def stop(self) -> None:
         """Stop everything that was started, newest first; safe to call twice."""
         if self.scheduler is not None:
             self.scheduler.stop()
-        for poller in self.pollers:
-            poller.stop()
-        self.pollers = []
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
@@ -197,10 +187,6 @@ class LocalStack:
         self, workspace: str | None = config.DEFAULT_WORKSPACE, user: str = config.DEFAULT_USER
     ) -> str:
         return dev_tokens.mint(workspace=workspace, user=user, workspace_claim=self.workspace_claim)
-
-    def wait_for_streams(self, timeout: float = 10.0) -> bool:
-        """Block until every stream poller has handled what was written so far."""
-        return all(p.wait_idle(timeout) for p in self.pollers)
 
     def drain_bus_events(self) -> list[dict[str, Any]]:
         """Every event the product has put on its buses so far (copied there by the local tap)."""
@@ -281,7 +267,6 @@ class LocalStack:
         if method == "GET" and path == "/local/tiktok/state":
             return Response.json(200, self.emulator.snapshot())
         if method == "GET" and path == "/local/bus-events":
-            self.wait_for_streams(timeout=5)
             return Response.json(200, {"items": self.drain_bus_events()})
         if method == "POST" and path.startswith("/local/schedules/") and path.endswith("/run"):
             function = path.removeprefix("/local/schedules/").removesuffix("/run")

@@ -4,13 +4,15 @@ logs contain a token, a code or the client secret."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -83,9 +85,13 @@ def tiktok(tiktok_state: TikTokState, aws: AwsEnv) -> Iterator[TikTokFake]:
 class AwsEnv:
     app_secret_id: str
     event_bus: str
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name="us-east-1")
+        # Creating a botocore client costs tens of milliseconds; assertions make many calls.
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name="us-east-1")
+        return self._clients[service]
 
     def items(self, logical_table: str) -> list[dict[str, Any]]:
         """Every item of a table (a Scan: for assertions only, never in product code)."""
@@ -109,8 +115,10 @@ class AwsEnv:
         }
 
 
-@pytest.fixture
-def aws(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
+@contextlib.contextmanager
+def aws_environment(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
+    """moto with the template's tables, the app secret holding ``tiktok_state``'s credentials,
+    the cursor key and the leads bus; process caches reset on the way in and out."""
     with mock_aws():
         reset_process_caches()
         ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -127,8 +135,16 @@ def aws(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
         sm.create_secret(Name=CONTEXT.resources["CursorKeySecret"]["Ref"], SecretString="k" * 64)
         bus = CONTEXT.resources["LeadsEventBus"]["Ref"]
         boto3.client("events", region_name="us-east-1").create_event_bus(Name=bus)
-        yield AwsEnv(app_secret_id=app_secret, event_bus=bus)
-        reset_process_caches()
+        try:
+            yield AwsEnv(app_secret_id=app_secret, event_bus=bus)
+        finally:
+            reset_process_caches()
+
+
+@pytest.fixture
+def aws(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
+    with aws_environment(tiktok_state) as env:
+        yield env
 
 
 @pytest.fixture
@@ -178,3 +194,74 @@ def logs(tiktok_state: TikTokState) -> Iterator[list[str]]:
     text = "\n".join(handler.lines)
     leaked = [s for s in [*tiktok_state.issued, tiktok_state.client_secret] if s in text]
     assert not leaked, f"{len(leaked)} secret value(s) appear in the logs"
+
+
+_SECRET_CHARS = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+@dataclass
+class SuiteLogs:
+    """Every log line of the whole run — the product's loggers, anything reaching the root logger,
+    and the function logs of every local stack — and every secret any TikTok model handed out."""
+
+    lines: list[str] = field(default_factory=list)
+    states: list[TikTokState] = field(default_factory=list)
+
+    def secrets(self) -> set[str]:
+        out: set[str] = set()
+        for state in self.states:
+            out.update(state.issued)
+            out.add(state.client_secret)
+        return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_logs() -> Iterator[SuiteLogs]:
+    """Whatever a single test's check misses (logs written by fixtures, by other scopes, by the
+    local stacks' functions): at the end of the run no token, code, OAuth state or client secret
+    any fake TikTok issued may appear in any line logged during the whole suite."""
+    from orcapulse_tiktok.observability import logger
+
+    from orcapulse_local.stack import LocalStack
+    from orcapulse_local.tiktok_emulator import TikTokEmulator
+
+    captured = SuiteLogs()
+    handler = _ListHandler()
+    handler.lines = captured.lines
+    handler.setFormatter(logger.registered_formatter)
+    patches = pytest.MonkeyPatch()
+    real_init = TikTokState.__init__
+    real_log = LocalStack._log
+    real_decide = TikTokEmulator.decide
+
+    def init(self: TikTokState, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        captured.states.append(self)
+
+    def log(self: LocalStack, source: str, line: str) -> None:
+        captured.lines.append(line)
+        real_log(self, source, line)
+
+    def decide(self: TikTokEmulator, form: list[tuple[str, str]]) -> str:
+        # The OAuth state passes the emulator's consent page: it must not reach a log either.
+        state = dict(form).get("state")
+        if state:
+            self.state.issued.append(state)
+        return real_decide(self, form)
+
+    patches.setattr(TikTokState, "__init__", init)
+    patches.setattr(LocalStack, "_log", log)
+    patches.setattr(TikTokEmulator, "decide", decide)
+    logger._logger.addHandler(handler)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield captured
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logger._logger.removeHandler(handler)
+        patches.undo()
+    # Every secret is a run of URL-safe characters, so splitting the logs into such runs finds it
+    # wherever it was written whole (a JSON value, a header, a query string) in one set lookup.
+    words = set(_SECRET_CHARS.findall("\n".join(captured.lines)))
+    leaked = captured.secrets() & words
+    assert not leaked, f"{len(leaked)} issued secret(s) appear in logs written during the suite"

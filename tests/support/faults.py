@@ -1,16 +1,38 @@
-"""Fault injection at the AWS boundary: make the n-th call of an AWS operation fail the way AWS
-fails (a ClientError with a real error code), whichever client — boto3 or PynamoDB's — makes it."""
+"""Fault injection at the product's two outside boundaries, AWS and TikTok.
+
+``aws_calls(fail={op: n})`` makes the n-th call of an AWS operation fail. ``external_calls()``
+records every outside call in one ordered sequence — each AWS API call (boto3's, PynamoDB's and
+Powertools' clients alike) and each HTTP call to TikTok — and ``external_calls(fail_at=k,
+fault=...)`` makes the k-th of them fail, so a fault matrix can be generated from a recorded
+baseline: a new call site in the product is a new row without anyone writing it down.
+
+What a fault stands for:
+
+- AWS faults are raised where botocore's own retry loop cannot see them (``_make_api_call``), so
+  one injected failure is a call that still failed after the SDK's retries: a throttling or 5xx
+  ``ClientError`` with the service's real error code, or a botocore timeout.
+- TikTok faults persist through the TikTok client's retry loop: after the k-th call fails, further
+  attempts at the same endpoint fail too, until the product calls something else. So a fault on
+  an idempotent TikTok call reaches the product's error handling instead of being absorbed by the
+  client's retries.
+- Retries the product itself makes (a second vault write, a fallback read) are new calls and
+  succeed: the matrix checks that such a retry really completes the work.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+from orcapulse_local.tiktok_state import Fault as TikTokFault
+from tests.support.deployment import CONTEXT
 
 _real_call = BaseClient._make_api_call
 
@@ -49,3 +71,181 @@ def aws_calls(
 
     with mock.patch.object(BaseClient, "_make_api_call", call):
         yield log
+
+
+# -- one ordered sequence of outside calls ------------------------------------------------------------
+AWS_FAULTS = ("throttle", "5xx", "timeout")
+TIKTOK_FAULTS = ("5xx", "timeout")
+
+# The error codes each service really answers with when it throttles or fails internally.
+_THROTTLE_CODES = {"dynamodb": "ThrottlingException", "secretsmanager": "ThrottlingException"}
+_INTERNAL_CODES = {
+    "dynamodb": ("InternalServerError", 500),
+    "secretsmanager": ("InternalServiceError", 500),
+    "events": ("InternalException", 500),
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One outside call. ``target`` names what it touched as the template does (``LeadsTable``,
+    ``TikTokAppSecret``, ``token secret``) or TikTok's endpoint, so labels are stable across runs."""
+
+    system: str  # "aws" or "tiktok"
+    service: str  # dynamodb, secretsmanager, events, tiktok
+    operation: str  # PutItem, GetSecretValue, token, user_info, revoke
+    target: str = ""
+
+    @property
+    def label(self) -> str:
+        name = f"{self.service}.{self.operation}"
+        return f"{name}({self.target})" if self.target else name
+
+    @property
+    def faults(self) -> tuple[str, ...]:
+        return AWS_FAULTS if self.system == "aws" else TIKTOK_FAULTS
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _logical_names() -> dict[str, str]:
+    names = {}
+    for logical, ref in CONTEXT.resources.items():
+        value = ref.get("Ref") if isinstance(ref, dict) else None
+        if isinstance(value, str):
+            names[value] = logical
+    return names
+
+
+def _token_prefix() -> str:
+    return CONTEXT.resources["TikTokAppSecret"]["Ref"].rsplit("/", 1)[0] + "/tokens/"
+
+
+def aws_target(service: str, params: dict[str, Any]) -> str:
+    """What an AWS call touches, named by the template's logical ids."""
+    names = _logical_names()
+    if service in ("dynamodb", "dynamodbstreams"):
+        table = str(params.get("TableName", ""))
+        target = names.get(table, table)
+        index = params.get("IndexName")
+        return f"{target}/{index}" if index else target
+    if service == "secretsmanager":
+        secret = str(params.get("SecretId") or params.get("Name") or "")
+        if secret.startswith(_token_prefix()):
+            return "token secret"
+        return names.get(secret, secret)
+    if service == "events":
+        buses = {str(e.get("EventBusName", "default")) for e in params.get("Entries", [])}
+        return ",".join(sorted(names.get(b, b) for b in buses))
+    return ""
+
+
+def aws_fault(call: Call, fault: str, operation_name: str) -> Exception:
+    """The exception AWS (or botocore) raises for ``fault`` on ``call``."""
+    if fault == "throttle":
+        code = _THROTTLE_CODES.get(call.service, "ThrottlingException")
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": "Rate exceeded"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            operation_name,
+        )
+    if fault == "5xx":
+        code, status = _INTERNAL_CODES.get(call.service, ("ServiceUnavailable", 503))
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": "injected internal failure"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+            operation_name,
+        )
+    if fault == "timeout":
+        return ReadTimeoutError(endpoint_url=f"https://{call.service}.us-east-1.amazonaws.com/")
+    if fault == "connect-timeout":
+        return ConnectTimeoutError(endpoint_url=f"https://{call.service}.us-east-1.amazonaws.com/")
+    if fault == "unreachable":
+        return EndpointConnectionError(endpoint_url=f"https://{call.service}.us-east-1.amazonaws.com/")
+    raise ValueError(f"unknown AWS fault {fault!r}")
+
+
+def tiktok_fault(endpoint: str, fault: str) -> TikTokFault:
+    """TikTok failing as its docs describe: a 5xx with its error envelope, or no answer in time."""
+    if fault == "timeout":
+        return TikTokFault(0, timeout=True)
+    if fault != "5xx":
+        raise ValueError(f"unknown TikTok fault {fault!r}")
+    if endpoint == "user_info":
+        body = {"data": {}, "error": {"code": "internal_error", "message": "injected", "log_id": "INJECTED"}}
+    else:
+        body = {"error": "internal_error", "error_description": "injected", "log_id": "INJECTED"}
+    return TikTokFault(503, body)
+
+
+@dataclass
+class ExternalCalls:
+    """The ordered outside calls of one run, and the fault injected into it (if any)."""
+
+    fail_at: int | None = None
+    fault: str | None = None
+    calls: list[Call] = field(default_factory=list)
+    injected: Call | None = None
+    _down: str | None = None  # the TikTok endpoint that stays down through the client's retries
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _next(self, call: Call) -> bool:
+        """Record ``call``; whether it must fail."""
+        with self._lock:
+            index = len(self.calls)
+            self.calls.append(call)
+            if call.system == "tiktok" and self._down == call.operation:
+                return True
+            self._down = None
+            if index != self.fail_at:
+                return False
+            self.injected = call
+            if call.system == "tiktok":
+                self._down = call.operation
+            return True
+
+    def aws(self, client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        call = Call("aws", service, operation_name, aws_target(service, params))
+        if self._next(call):
+            assert self.fault is not None
+            raise aws_fault(call, self.fault, operation_name)
+        return _real_call(client, operation_name, params)
+
+    def tiktok(self, endpoint: str) -> TikTokFault | None:
+        if self._next(Call("tiktok", "tiktok", endpoint)):
+            assert self.fault is not None
+            return tiktok_fault(endpoint, self.fault)
+        return None
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.calls]
+
+
+@contextlib.contextmanager
+def external_calls(
+    tiktok: Any | None = None, *, fail_at: int | None = None, fault: str | None = None
+) -> Iterator[ExternalCalls]:
+    """Record every outside call made inside the block (AWS always; TikTok when ``tiktok``, the
+    test's ``TikTokFake``, is given); with ``fail_at``, make that call (0-based) fail with
+    ``fault`` (``throttle``, ``5xx`` or ``timeout``; TikTok calls take ``5xx`` or ``timeout``)."""
+    log = ExternalCalls(fail_at=fail_at, fault=fault)
+
+    def call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        return log.aws(self, operation_name, api_params)
+
+    previous = getattr(tiktok, "interceptor", None)
+    if tiktok is not None:
+        tiktok.interceptor = log.tiktok
+    try:
+        with mock.patch.object(BaseClient, "_make_api_call", call):
+            yield log
+    finally:
+        if tiktok is not None:
+            tiktok.interceptor = previous

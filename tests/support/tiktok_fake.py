@@ -4,13 +4,14 @@ to the stateful model of TikTok's documented endpoints."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import responses
 
-from orcapulse_local.tiktok_state import TikTokState
+from orcapulse_local.tiktok_state import Fault, TikTokState
 
 API = "https://open.tiktokapis.com"
 
@@ -33,11 +34,14 @@ class TikTokFake:
         ):
             mock.add_callback(method, API + path, callback=self._handler(endpoint))
         self.requests: list[tuple[str, Any]] = []
+        # Sees every call first and may answer it with a fault (see tests/support/faults.py).
+        self.interceptor: Callable[[str], Fault | None] | None = None
 
     def _handler(self, endpoint: str):  # type: ignore[no-untyped-def]
         def handle(request: Any) -> tuple[int, dict[str, str], str]:
             self.requests.append((endpoint, request))
-            fault = self.state.take_fault(endpoint)
+            fault = self.interceptor(endpoint) if self.interceptor is not None else None
+            fault = self.state.take_fault(endpoint) or fault
             if fault is not None:
                 if fault.timeout:
                     raise requests.ReadTimeout("read timed out")

@@ -1,12 +1,14 @@
 """Webhook test helpers: signed TikTok deliveries shaped as TikTok documents them, an AWS call
-recorder (a botocore ``before-call`` handler on every client), and the EventBridge capture
-(a rule on the leads bus → an SQS queue) that shows what the pipeline really receives."""
+recorder (a botocore ``before-call`` handler on every client), the EventBridge capture (a rule on
+the leads bus → an SQS queue) that shows what the pipeline really receives, the leads still
+marked pending announcement, the scheduled announcement backstop, and a clock tests can move."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,12 +16,13 @@ from typing import Any
 
 import boto3
 import botocore.session
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from orcapulse_local.tiktok_state import TikTokState
 from tests.support.events import http_event
 
 WEBHOOK_PATH = "/webhooks/tiktok"
+TIMEOUT = "timeout"  # a fault code: the call times out instead of answering an error
 NOW_MS = 1764057600000  # 2025-11-25T08:00:00Z
 
 
@@ -133,7 +136,7 @@ class AwsCalls:
     ``"<service>.<Operation>"`` — boto3's, PynamoDB's and Powertools' clients alike."""
 
     calls: list[str] = field(default_factory=list)
-    faults: dict[str, list[str]] = field(default_factory=dict)
+    faults: dict[str, list[str | None]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def before_call(self, model: Any, **_: Any) -> None:
@@ -142,13 +145,18 @@ class AwsCalls:
             self.calls.append(name)
             pending = self.faults.get(name)
             code = pending.pop(0) if pending else None
+        if code == TIMEOUT:
+            raise ReadTimeoutError(
+                endpoint_url=f"https://{model.service_model.endpoint_prefix}.amazonaws.com/"
+            )
         if code is not None:
             raise ClientError({"Error": {"Code": code, "Message": "injected fault"}}, model.name)
 
-    def fail_next(self, call: str, code: str = "InternalServerError", times: int = 1) -> None:
-        """Make the next ``times`` calls of ``call`` (e.g. ``dynamodb.PutItem``) fail with ``code``."""
+    def fail_next(self, call: str, code: str = "InternalServerError", times: int = 1, after: int = 0) -> None:
+        """Make ``times`` calls of ``call`` (e.g. ``dynamodb.PutItem``) fail with ``code`` (or time
+        out, with ``TIMEOUT``), after letting the next ``after`` through."""
         with self.lock:
-            self.faults.setdefault(call, []).extend([code] * times)
+            self.faults.setdefault(call, []).extend([None] * after + [code] * times)
 
     @contextmanager
     def measure(self) -> Iterator[list[str]]:
@@ -223,3 +231,52 @@ class BusCapture:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             if not messages and time.monotonic() >= deadline:
                 return out
+
+    def lead_ids(self, wait_seconds: float = 0.0) -> list[str]:
+        """The ``detail.lead_id`` of every event delivered since the last call, sorted."""
+        return sorted(event["detail"]["lead_id"] for event in self.received(wait_seconds))
+
+
+def pending_announcements(items: list[dict[str, Any]]) -> dict[str, int]:
+    """Lead id → ``announce_due_at`` (epoch ms) of the leads still marked pending announcement,
+    from the raw items of the leads table."""
+    return {
+        item["lead_id"]["S"]: int(item["announce_due_at"]["N"])
+        for item in items
+        if "announce_pending" in item
+    }
+
+
+# -- the scheduled backstop and time ----------------------------------------------------------------
+@dataclass
+class ScheduleContext:
+    """A Lambda context for a scheduled function, with its own time budget."""
+
+    remaining_ms: int = 60_000
+    function_name: str = "lead-publisher"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:lead-publisher"
+    aws_request_id: str = "0f6a7c4e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What EventBridge Scheduler delivers with the template's ``Input``."""
+    return {"execution_id": str(uuid.uuid4()), "scheduled_time": "2026-11-25T08:00:00Z"}
+
+
+class MovableClock:
+    """``orcapulse_tiktok.clock.now`` as real time plus an offset the test moves forward. TikTok
+    signs with the real time, so an offset inside the signature window (300 s) keeps deliveries
+    valid."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds

@@ -1,27 +1,33 @@
-"""The announcement pipeline: webhook → lead in DynamoDB → the table's stream → lead publisher →
-``SocialLeadCaptured`` on the event bus, observed through a rule → SQS queue in moto. The stream is
-read with the same reader the local stack uses."""
+"""Announcing new leads: the webhook puts each new lead on the event bus itself, through the
+pending-announcement marker its PutItem writes, and the scheduled backstop (``lead_publisher``)
+announces what a failed or interrupted delivery left pending. What reaches the bus is observed
+through a rule → SQS queue in moto, exactly as a subscriber of the bus would see it."""
 
 from __future__ import annotations
 
-import boto3
-import pytest
-from orcapulse_tiktok.models.lead import Author, Lead
+import json
 
-from orcapulse_local.streams import StreamReader, lambda_event
+import pytest
+from orcapulse_tiktok import announce, clock
+from orcapulse_tiktok.models.lead import Lead
+
 from tests.support.connect import connect
-from tests.support.deployment import CONTEXT
+from tests.support.faults import aws_calls
 from tests.support.webhooks import (
     BusCapture,
+    MovableClock,
+    ScheduleContext,
     Webhook,
     comment_content,
     high_intent_content,
     message_content,
+    pending_announcements,
     recording_aws_calls,
+    scheduled_event,
     status_of,
 )
 
-LEADS_TABLE = CONTEXT.resources["LeadsTable"]["Ref"]
+GRACE_SECONDS = announce.LEASE_MS / 1000
 
 
 @pytest.fixture
@@ -30,19 +36,8 @@ def webhook(load_function, lambda_context, aws, tiktok_state) -> Webhook:
 
 
 @pytest.fixture
-def publisher(load_function, lambda_context, aws):
-    module = load_function("lead_publisher")
-    return lambda event: module.lambda_handler(event, lambda_context)
-
-
-@pytest.fixture
 def alpha(load_function, lambda_context, tiktok, aws) -> str:
     return connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
-
-
-@pytest.fixture
-def stream(aws) -> StreamReader:
-    return StreamReader(LEADS_TABLE, region_name="us-east-1")
 
 
 @pytest.fixture
@@ -50,19 +45,51 @@ def bus(aws) -> BusCapture:
     return BusCapture(aws.event_bus)
 
 
+@pytest.fixture
+def now(monkeypatch) -> MovableClock:
+    moving = MovableClock()
+    monkeypatch.setattr(clock, "now", moving)
+    return moving
+
+
+@pytest.fixture
+def sweep(load_function, aws):
+    module = load_function("lead_publisher")
+
+    def run(context: ScheduleContext | None = None) -> dict:
+        return module.lambda_handler(scheduled_event(), context or ScheduleContext())
+
+    return run
+
+
 def public_leads(aws) -> dict[str, dict]:
     leads = (Lead.from_raw_data(item).to_public() for item in aws.items("LeadsTable"))
     return {lead["lead_id"]: lead for lead in leads}
 
 
-def test_each_new_lead_is_announced_once_with_the_lead_in_detail(webhook, publisher, alpha, aws, stream, bus):
-    webhook.deliver("comment.update", "open-id-alpha", comment_content())
-    webhook.deliver("im_receive_msg", "open-id-alpha", message_content())
-    records = stream.poll()
+def pending(aws) -> dict[str, int]:
+    return pending_announcements(aws.items("LeadsTable"))
 
-    result = publisher(lambda_event(records))
 
-    assert result == {"batchItemFailures": []}
+def stuck_lead(webhook, comment_id: int = 1) -> None:
+    """A delivery that dies between storing its lead and announcing it: PutEvents fails and so
+    does the hand-back, so the lead stays pending and owned until its lease ends."""
+    with aws_calls(fail={"PutEvents": 1, "UpdateItem": 1}):
+        response = webhook.deliver("comment.update", "open-id-alpha", comment_content(comment_id))
+    assert status_of(response) == (503, "temporarily_unavailable")
+
+
+def deliver_at(webhook, when: float, content: dict) -> dict:
+    """A comment delivery signed at ``when`` (TikTok signs with its own clock)."""
+    body = webhook.state.envelope("comment.update", "open-id-alpha", content, create_time=int(when))
+    return webhook.post(body, webhook.signed(body, timestamp=int(when)))
+
+
+# -- announced by the webhook ----------------------------------------------------------------------
+def test_each_new_lead_is_announced_once_with_the_lead_in_detail(webhook, alpha, aws, bus):
+    assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content()))[1] == "accepted"
+    assert status_of(webhook.deliver("im_receive_msg", "open-id-alpha", message_content()))[1] == "accepted"
+
     events = bus.received()
     assert len(events) == 2
     for event in events:
@@ -70,163 +97,241 @@ def test_each_new_lead_is_announced_once_with_the_lead_in_detail(webhook, publis
         assert event["detail-type"] == "SocialLeadCaptured"
     assert {e["detail"]["lead_id"]: e["detail"] for e in events} == public_leads(aws)
     assert {e["detail"]["capture_source"] for e in events} == {"tiktok_comment", "tiktok_dm"}
+    assert pending(aws) == {}  # both markers cleared once EventBridge took the events
 
 
-def test_the_lambda_event_is_shaped_like_the_event_source_mappings(webhook, alpha, stream):
+def test_the_event_detail_is_the_public_lead_and_holds_no_secret(webhook, alpha, aws, bus, tiktok_state):
     webhook.deliver("comment.update", "open-id-alpha", comment_content())
-    [record] = lambda_event(stream.poll())["Records"]
-    assert record["eventName"] == "INSERT"
-    assert record["eventSource"] == "aws:dynamodb"
-    assert record["eventSourceARN"] == stream.stream_arn
-    assert set(record["dynamodb"]) >= {"Keys", "NewImage", "SequenceNumber", "StreamViewType"}
-    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], int)
-    assert stream.poll() == []  # each record is read once
+    [event] = bus.received()
+    text = json.dumps(event)
+    assert not any(secret in text for secret in [*tiktok_state.issued, tiktok_state.client_secret])
+    assert set(event["detail"]) == set(next(iter(public_leads(aws).values())))
+    assert not {"announce_pending", "announce_due_at", "sort_key", "gsi_status"} & set(event["detail"])
 
 
-def test_duplicates_and_lead_updates_announce_nothing_new(webhook, publisher, alpha, aws, stream, bus):
+def test_one_account_in_several_workspaces_announces_each_workspaces_lead(
+    webhook, load_function, lambda_context, tiktok, aws, bus
+):
+    for workspace in ("ws-1", "ws-2", "ws-3"):
+        connect(load_function, lambda_context, tiktok, workspace=workspace, open_id="open-id-alpha")
+
+    with recording_aws_calls() as calls:
+        assert (
+            status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content()))[1] == "accepted"
+        )
+
+    events = bus.received()
+    assert sorted(e["detail"]["workspace_id"] for e in events) == ["ws-1", "ws-2", "ws-3"]
+    assert {e["detail"]["lead_id"] for e in events} == set(public_leads(aws))
+    assert calls.calls.count("events.PutEvents") == 1  # one call for the whole fan-out
+    assert pending(aws) == {}
+
+
+def test_duplicates_and_lead_updates_announce_nothing_new(webhook, alpha, aws, bus):
     webhook.deliver("comment.update", "open-id-alpha", comment_content())
-    publisher(lambda_event(stream.poll()))
     assert len(bus.received()) == 1
 
-    # A redelivery writes nothing; a high-intent flag or a hide modifies the lead (MODIFY records,
-    # which the event source mapping filters out and the publisher skips as well).
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content()))[1] == "duplicate"
-    webhook.deliver("im_receive_high_intent_comment", "open-id-alpha", high_intent_content())
-    webhook.deliver("comment.update", "open-id-alpha", comment_content(action="set_to_hidden"))
-    records = stream.poll()
-    assert [r["eventName"] for r in records] == ["MODIFY", "MODIFY"]
+    assert (
+        status_of(webhook.deliver("im_receive_high_intent_comment", "open-id-alpha", high_intent_content()))[
+            1
+        ]
+        == "duplicate"
+    )
+    hide = comment_content(action="set_to_hidden", timestamp=1764057660000)
+    assert status_of(webhook.deliver("comment.update", "open-id-alpha", hide))[1] == "accepted"
 
-    assert publisher(lambda_event(records)) == {"batchItemFailures": []}
     assert bus.received() == []
+    [lead] = public_leads(aws).values()
+    assert (lead["high_intent"], lead["source_state"]) == (True, "hidden")
 
 
-def test_publish_failure_is_retried_and_the_lead_still_announced(webhook, publisher, alpha, aws, stream, bus):
-    webhook.deliver("comment.update", "open-id-alpha", comment_content())
-    records = stream.poll()
-    events = boto3.client("events", region_name="us-east-1")
-    events.remove_targets(Rule="capture-social-leads", EventBusName=aws.event_bus, Ids=["queue"])
-    events.delete_rule(Name="capture-social-leads", EventBusName=aws.event_bus)
-    events.delete_event_bus(Name=aws.event_bus)  # EventBridge is unavailable for this bus
+def test_sandbox_mode_announces_nothing(webhook, alpha, aws, bus, monkeypatch):
+    from orcapulse_tiktok.config import get_settings
 
-    failed = publisher(lambda_event(records))
-
-    assert failed == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
-    # TikTok redelivers meanwhile: a duplicate, nothing new in the stream.
-    assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content()))[1] == "duplicate"
-    assert stream.poll() == []
-
-    # EventBridge is back; Lambda retries the failed record.
-    events.create_event_bus(Name=aws.event_bus)
-    bus.attach()
-    assert publisher(lambda_event(records)) == {"batchItemFailures": []}
-    [event] = bus.received()
-    assert event["detail"] == next(iter(public_leads(aws).values()))
+    monkeypatch.setenv("WEBHOOK_MODE", "sandbox")
+    get_settings.cache_clear()
+    try:
+        with recording_aws_calls() as calls:
+            assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content()))[1] == (
+                "accepted"
+            )
+    finally:
+        get_settings.cache_clear()
+    assert "events.PutEvents" not in calls.calls
+    assert bus.received() == []
+    assert aws.items("LeadsTable") == []
 
 
-def test_batches_are_sent_ten_entries_per_call(webhook, publisher, alpha, aws, stream, bus):
-    for comment_id in range(1, 24):
-        webhook.deliver("comment.update", "open-id-alpha", comment_content(comment_id))
-    records = stream.poll()
-    assert len(records) == 23
-
-    with recording_aws_calls() as calls:
-        assert publisher(lambda_event(records)) == {"batchItemFailures": []}
-
-    assert calls.calls == ["events.PutEvents"] * 3
-    assert len(bus.received(wait_seconds=0.5)) == 23
-
-
-def test_a_failed_call_marks_its_records_and_the_rest_of_the_batch(
-    webhook, publisher, alpha, aws, stream, bus
+# -- a failed publish ------------------------------------------------------------------------------
+def test_a_failed_publish_is_503_and_the_redelivery_announces_the_stored_lead(
+    webhook, alpha, aws, bus, tiktok_state
 ):
-    for comment_id in range(1, 24):
-        webhook.deliver("comment.update", "open-id-alpha", comment_content(comment_id))
-    records = stream.poll()
-
-    with recording_aws_calls() as calls:
-        calls.fail_next("events.PutEvents", "InternalException")
-        assert calls.calls == []
-        # The first call fails: all 23 must be retried, and nothing more is sent in this attempt
-        # (the stream would re-deliver the later records anyway).
-        result = publisher(lambda_event(records))
-        assert calls.calls == ["events.PutEvents"]
-
-    expected = [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in records]
-    assert result == {"batchItemFailures": expected}
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    with aws_calls(fail={"PutEvents": 1}):
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+    [lead_id] = public_leads(aws)
+    assert list(pending(aws)) == [lead_id]  # stored, and still waiting for its announcement
     assert bus.received() == []
-    assert publisher(lambda_event(records)) == {"batchItemFailures": []}
-    assert len(bus.received(wait_seconds=0.5)) == 23
+
+    # TikTok redelivers: no second lead, but the announcement completes.
+    assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    [event] = bus.received()
+    assert event["detail"] == public_leads(aws)[lead_id]
+    assert pending(aws) == {}
+
+    assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    assert bus.received() == []
 
 
-def test_entries_refused_by_eventbridge_are_retried(publisher, aws, bus, monkeypatch):
-    from orcapulse_tiktok import announce
+def test_an_entry_eventbridge_refuses_is_503_too(webhook, alpha, aws, bus, tiktok_state, monkeypatch):
+    # A real refusal: EventBridge rejects an entry whose Detail is not JSON (FailedEntryCount 1).
+    original = announce.event_entry
+    monkeypatch.setattr(
+        announce, "event_entry", lambda lead, bus_name: {**original(lead, bus_name), "Detail": "{"}
+    )
+    body = tiktok_state.envelope("im_receive_msg", "open-id-alpha", message_content())
 
-    records = [
-        _record("101", _image("ld_good")),
-        _record("102", _image("ld_refused")),
-        _record("103", _image("ld_after")),
-    ]
-    # A real refusal: EventBridge rejects an entry whose Detail is not JSON (MalformedDetail).
+    assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+    assert len(pending(aws)) == 1
+    monkeypatch.setattr(announce, "event_entry", original)
+
+    assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    assert [e["detail"]["capture_source"] for e in bus.received()] == ["tiktok_dm"]
+    assert pending(aws) == {}
+
+
+def test_a_partly_refused_fan_out_announces_the_rest_and_the_redelivery_the_refused(
+    webhook, load_function, lambda_context, tiktok, aws, bus, tiktok_state, monkeypatch
+):
+    connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
+    connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
     original = announce.event_entry
 
-    def entry(lead, bus_name):
-        built = original(lead, bus_name)
-        if lead["lead_id"] == "ld_refused":
-            built["Detail"] = "{not json"
-        return built
+    def refuse_ws2(lead, bus_name):
+        entry = original(lead, bus_name)
+        return {**entry, "Detail": "{"} if lead["workspace_id"] == "ws-2" else entry
 
-    monkeypatch.setattr(announce, "event_entry", entry)
-    result = publisher({"Records": records})
+    monkeypatch.setattr(announce, "event_entry", refuse_ws2)
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+    assert [e["detail"]["workspace_id"] for e in bus.received()] == ["ws-1"]
+    monkeypatch.setattr(announce, "event_entry", original)
 
-    assert result == {"batchItemFailures": [{"itemIdentifier": "102"}]}
-    assert sorted(e["detail"]["lead_id"] for e in bus.received()) == ["ld_after", "ld_good"]
-
-
-def test_a_record_that_is_not_a_lead_is_failed_not_dropped(publisher, aws, bus):
-    records = [
-        _record("201", _image("ld_ok")),
-        _record("202", {"workspace_id": {"S": "ws-1"}}),
-        _record("203", _image("ld_after")),
-    ]
-    # Lambda resumes from 202, so 203 is held back rather than announced now and again later.
-    assert publisher({"Records": records}) == {
-        "batchItemFailures": [{"itemIdentifier": "202"}, {"itemIdentifier": "203"}]
-    }
-    assert [e["detail"]["lead_id"] for e in bus.received()] == ["ld_ok"]
-
-    bad_type = [_record("301", {"lead_id": {"N": "1"}})]
-    assert publisher({"Records": bad_type}) == {"batchItemFailures": [{"itemIdentifier": "301"}]}
+    assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    assert [e["detail"]["workspace_id"] for e in bus.received()] == ["ws-2"]
+    assert len(public_leads(aws)) == 2
+    assert pending(aws) == {}
 
 
-def _image(lead_id: str) -> dict:
-    lead = Lead(
-        "ws-1",
-        lead_id,
-        integration_id="tt_0c6c829260b30d1254b1f075",
-        platform="tiktok",
-        capture_source="tiktok_comment",
-        author=Author(id="orca_fan_88", username="orca_fan_88"),
-        message="hello",
-        source_ref={"comment_id": "1"},
-        captured_at="2025-11-25T08:00:00Z",
-        captured_ms=1764057600000,
-        created_at="2025-11-25T08:00:01Z",
-        event_type="comment.update",
+def test_a_high_intent_redelivery_completes_the_announcement_with_the_flag(
+    webhook, alpha, aws, bus, tiktok_state
+):
+    with aws_calls(fail={"PutEvents": 1}):
+        webhook.deliver("comment.update", "open-id-alpha", comment_content())
+    assert (
+        status_of(webhook.deliver("im_receive_high_intent_comment", "open-id-alpha", high_intent_content()))[
+            1
+        ]
+        == "duplicate"
     )
-    lead.fill_index_keys()
-    return lead.serialize()
+    [event] = bus.received()
+    assert event["detail"]["high_intent"] is True
+    assert pending(aws) == {}
 
 
-def _record(sequence: str, image: dict) -> dict:
-    return {
-        "eventID": f"e{sequence}",
-        "eventName": "INSERT",
-        "eventSource": "aws:dynamodb",
-        "eventSourceARN": CONTEXT.resources["LeadsTable"]["StreamArn"],
-        "dynamodb": {
-            "Keys": {"workspace_id": {"S": "ws-1"}},
-            "NewImage": image,
-            "SequenceNumber": sequence,
-            "StreamViewType": "NEW_IMAGE",
-        },
-    }
+# -- the backstop ----------------------------------------------------------------------------------
+def test_a_lead_stuck_pending_is_announced_by_the_sweeper_once_and_not_before_the_grace_period(
+    webhook, alpha, aws, bus, now, sweep
+):
+    stuck_lead(webhook)
+    [lead_id] = pending(aws)
+
+    # Inside the grace period the lead may still be in the hands of a live delivery.
+    now.advance(GRACE_SECONDS - 5)
+    assert sweep() == {"overdue": 0, "announced": 0, "skipped": 0, "failed": [], "deferred": False}
+    # ...and a redelivery leaves it alone too: it answers duplicate without announcing.
+    assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content(1)))[1] == "duplicate"
+    assert bus.received() == []
+
+    now.advance(10)
+    assert sweep()["announced"] == 1
+    [event] = bus.received()
+    assert event["detail"] == public_leads(aws)[lead_id]
+    assert pending(aws) == {}
+
+    now.advance(GRACE_SECONDS * 2)
+    assert sweep()["overdue"] == 0
+    assert status_of(deliver_at(webhook, now(), comment_content(1)))[1] == "duplicate"
+    assert bus.received() == []
+
+
+def test_a_lead_handed_back_after_a_failed_publish_is_swept_on_the_next_run(webhook, alpha, aws, bus, sweep):
+    # The delivery handed the lead back (due now); TikTok never came back.
+    with aws_calls(fail={"PutEvents": 1}):
+        webhook.deliver("comment.update", "open-id-alpha", comment_content())
+    assert sweep()["announced"] == 1
+    assert len(bus.received()) == 1
+    assert pending(aws) == {}
+
+
+def test_the_sweeper_and_a_redelivery_never_both_announce_a_lead(webhook, alpha, aws, bus, now, sweep):
+    stuck_lead(webhook)
+    now.advance(GRACE_SECONDS + 1)
+    # The redelivery claims the lead; a sweeper run that found it in the index a moment before
+    # claims nothing.
+    from orcapulse_tiktok.models.lead import leads
+
+    [key] = list(leads().by_pending_announcement.query(next(iter(_shards(aws)))))
+    assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content(1)))[1] == "duplicate"
+    report = announce.SweepReport()
+    announce._sweep([key], announce.now_ms(), report)
+    assert (report.announced, report.skipped) == (0, 1)
+    assert len(bus.received()) == 1
+
+
+def test_sweeps_send_ten_entries_per_call_and_report_failures_for_the_next_run(
+    webhook, alpha, aws, bus, now, sweep, capsys
+):
+    for comment_id in range(1, 24):
+        stuck_lead(webhook, comment_id)
+    assert len(pending(aws)) == 23
+    now.advance(GRACE_SECONDS + 1)
+    capsys.readouterr()
+
+    with aws_calls(fail={"PutEvents": 1}) as calls:
+        report = sweep()
+    assert calls.operations("events") == ["PutEvents"] * 3
+    assert calls.operations("dynamodb").count("Query") == 16  # one per index shard
+    # The first call's ten leads failed; the other thirteen went out.
+    assert (report["announced"], len(report["failed"])) == (13, 10)
+    assert set(report["failed"]) == set(pending(aws))  # the refused batch stays pending
+    out = capsys.readouterr().out
+    assert '"LateAnnounceFailed":[' in out
+    assert '"LeadsAnnouncedLate":[' in out
+
+    now.advance(GRACE_SECONDS + 1)
+    assert sweep()["announced"] == len(report["failed"])
+    assert bus.lead_ids(wait_seconds=0.2) == sorted(public_leads(aws))
+    assert pending(aws) == {}
+
+
+def test_a_sweep_short_of_time_defers_the_rest(webhook, alpha, aws, bus, now, sweep):
+    stuck_lead(webhook)
+    now.advance(GRACE_SECONDS + 1)
+    assert sweep(ScheduleContext(remaining_ms=announce.SWEEP_BUDGET_MS - 1))["deferred"] is True
+    assert len(pending(aws)) == 1
+    assert sweep()["announced"] == 1
+
+
+def test_the_sweeper_fails_loudly_when_it_cannot_read_the_index(aws, sweep):
+    from orcapulse_tiktok.errors import TransientError
+
+    with aws_calls(fail={"Query": 1}), pytest.raises(TransientError):
+        sweep()
+
+
+def _shards(aws) -> list[str]:
+    return sorted(
+        {item["announce_pending"]["S"] for item in aws.items("LeadsTable") if "announce_pending" in item}
+    )

@@ -82,10 +82,12 @@ def test_recorder_sees_every_aws_client_and_the_tiktok_adapter(aws, tiktok, reco
 
 
 def test_webhook_round_trips_on_a_warm_container(
-    aws, tiktok, recorder, webhook, load_function, lambda_context
+    aws, tiktok, recorder, webhook, load_function, lambda_context, monkeypatch
 ):
+    from orcapulse_tiktok import capture
+
     connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
-    assert webhook(webhook.comment()) == "accepted"  # warms the container
+    assert webhook(webhook.comment()) == "accepted"  # warms the container, writes last_event_at
 
     body = webhook.comment()
     with recorder.window() as accepted:
@@ -95,11 +97,24 @@ def test_webhook_round_trips_on_a_warm_container(
     video = tiktok.state.envelope("video.publish.completed", "open-id-alpha", {"share_id": "v_pub_1"})
     with recorder.window() as ignored:
         assert webhook(video) == "ignored"
+    nobody = tiktok.state.envelope(
+        "comment.update", "open-id-nobody", {"comment_id": 1, "comment_action": "insert"}
+    )
+    with recorder.window() as unknown_account:
+        assert webhook(nobody) == "ignored"
+    # Once last_event_at is older than its resolution, one more write keeps it current.
+    monkeypatch.setattr(capture, "LAST_EVENT_RESOLUTION_SECONDS", 0)
+    with recorder.window() as accepted_stale:
+        assert webhook(webhook.comment()) == "accepted"
 
-    assert len(accepted.aws) <= 3, accepted.aws
-    assert len(duplicate.aws) <= 2, duplicate.aws
+    query, put, update = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem"
+    # Route, store (with the pending-announcement marker), announce, clear the marker.
+    assert accepted.aws == [query, put, "events.PutEvents", update]
+    assert duplicate.aws == [query, put]
     assert ignored.aws == []
-    assert accepted.http == duplicate.http == ignored.http == []
+    assert unknown_account.aws == [query]
+    assert accepted_stale.aws == [*accepted.aws, update]
+    assert accepted.http == duplicate.http == ignored.http == accepted_stale.http == []
 
 
 def test_webhook_cold_container_adds_only_the_app_credentials(
@@ -108,6 +123,7 @@ def test_webhook_cold_container_adds_only_the_app_credentials(
     from tests.conftest import reset_process_caches
 
     connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
+    assert webhook(webhook.comment()) == "accepted"  # the integration's first last_event_at
     reset_process_caches()
     with recorder.window() as cold:
         assert webhook(webhook.comment()) == "accepted"

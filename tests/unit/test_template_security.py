@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from orcapulse_local.template import function_spec, http_routes, resources_of_type
 from tests.support.deployment import TEMPLATE
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC = {("GET", "/integrations/tiktok/oauth/callback"), ("POST", "/webhooks/tiktok")}
 
@@ -64,3 +68,79 @@ def test_traces_never_capture_responses_or_errors():
     env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+
+
+def _resources(statement):
+    resources = statement["Resource"]
+    return resources if isinstance(resources, list) else [resources]
+
+
+def _text(value) -> str:
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        return str(value["Fn::Sub"])
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        return ".".join(value["Fn::GetAtt"]) if isinstance(value["Fn::GetAtt"], list) else value["Fn::GetAtt"]
+    return str(value)
+
+
+def test_wildcards_only_where_no_narrower_resource_exists():
+    """A ``*`` inside an ARN is allowed only for what the template cannot name: the token secrets,
+    created at run time one per integration under their prefix. Tables, indexes, buses, queues
+    and the app's own secrets all exist in the template, so policies name them."""
+    for logical in resources_of_type(TEMPLATE, "AWS::Serverless::Function"):
+        for statement in _statements(function_spec(TEMPLATE, logical)):
+            for resource in _resources(statement):
+                text = _text(resource)
+                if "*" not in text:
+                    continue
+                assert text.endswith(":secret:orcapulse/tiktok/${Stage}/tokens/*"), (logical, text)
+                assert set(statement["Action"]) <= {
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:DeleteSecret",
+                    "secretsmanager:TagResource",
+                }, (logical, statement["Action"])
+
+
+def test_every_granted_index_exists_on_its_table():
+    tables = resources_of_type(TEMPLATE, "AWS::DynamoDB::Table")
+    for logical in resources_of_type(TEMPLATE, "AWS::Serverless::Function"):
+        for statement in _statements(function_spec(TEMPLATE, logical)):
+            for resource in _resources(statement):
+                text = _text(resource)
+                if "/index/" not in text:
+                    continue
+                table, index = text.removeprefix("${").split(".Arn}/index/")
+                names = {
+                    i["IndexName"] for i in tables[table]["Properties"].get("GlobalSecondaryIndexes", [])
+                }
+                assert index in names, (logical, text)
+
+
+def test_only_the_user_routes_and_nothing_else_trust_the_jwt_claims():
+    """Functions behind the authorizer read the caller from its claims; the public ones (callback,
+    webhook) never do, since anyone can reach them."""
+    routes = http_routes(TEMPLATE)
+    public_functions = {r.function for r in routes if not r.authorized}
+    user_functions = {r.function for r in routes if r.authorized}
+    assert not public_functions & user_functions
+    for logical in public_functions:
+        code = (ROOT / function_spec(TEMPLATE, logical)["CodeUri"] / "app.py").read_text()
+        assert "current_caller" not in code, logical
+    for logical in user_functions:
+        code = (ROOT / function_spec(TEMPLATE, logical)["CodeUri"] / "app.py").read_text()
+        assert "current_caller(app)" in code, logical
+
+
+def test_the_read_api_may_query_exactly_the_listing_indexes_it_uses():
+    from orcapulse_tiktok import leads
+
+    granted = {
+        _text(resource).rsplit("/index/", 1)[1]
+        for statement in _statements(function_spec(TEMPLATE, "LeadsQueryFunction"))
+        if "dynamodb:Query" in statement["Action"]
+        for resource in _resources(statement)
+        if "LeadsTable" in _text(resource) and "/index/" in _text(resource)
+    }
+    assert granted == {"by_workspace"} | {index for _, index, _, _ in leads._INDEXES}

@@ -1,6 +1,7 @@
 """At-least-once delivery: the same TikTok event never makes a second lead — redelivered in
 sequence, concurrently, or after a transient failure that made TikTok retry — and each lead is
-written (and so announced through the stream) exactly once. Also counts the AWS round trips."""
+written once and announced on the event bus once (seen through a rule → SQS queue). Also counts
+the AWS round trips."""
 
 from __future__ import annotations
 
@@ -8,20 +9,21 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from orcapulse_tiktok import clock
 
-from orcapulse_local.streams import StreamReader
 from tests.support.connect import connect
-from tests.support.deployment import CONTEXT
 from tests.support.webhooks import (
+    TIMEOUT,
+    BusCapture,
+    MovableClock,
     Webhook,
     comment_content,
     high_intent_content,
     message_content,
+    pending_announcements,
     recording_aws_calls,
     status_of,
 )
-
-LEADS_TABLE = CONTEXT.resources["LeadsTable"]["Ref"]
 
 
 @pytest.fixture
@@ -35,8 +37,8 @@ def alpha(load_function, lambda_context, tiktok, aws) -> str:
 
 
 @pytest.fixture
-def stream(aws) -> StreamReader:
-    return StreamReader(LEADS_TABLE, region_name="us-east-1")
+def bus(aws) -> BusCapture:
+    return BusCapture(aws.event_bus)
 
 
 @pytest.fixture
@@ -58,15 +60,10 @@ def atomic_item_writes(monkeypatch):
         monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
-def inserts(stream: StreamReader) -> list[str]:
-    """Lead ids of the INSERT records written to the leads stream since the last call."""
-    return [r["dynamodb"]["Keys"]["lead_id"]["S"] for r in stream.poll() if r["eventName"] == "INSERT"]
-
-
-def test_sequential_redelivery_is_a_duplicate_and_writes_nothing(webhook, alpha, aws, stream, tiktok_state):
+def test_sequential_redelivery_is_a_duplicate_and_writes_nothing(webhook, alpha, aws, bus, tiktok_state):
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
     assert status_of(webhook.deliver_body(body)) == (200, "accepted")
-    [lead_id] = inserts(stream)
+    [lead_id] = bus.lead_ids()
     [stored] = aws.items("LeadsTable")
 
     # TikTok re-signs every attempt: same body, new signature timestamp.
@@ -74,8 +71,9 @@ def test_sequential_redelivery_is_a_duplicate_and_writes_nothing(webhook, alpha,
         assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
 
     assert aws.items("LeadsTable") == [stored]
-    assert inserts(stream) == []
+    assert bus.received() == []
     assert lead_id == stored["lead_id"]["S"]
+    assert "announce_pending" not in stored
 
 
 @pytest.mark.parametrize(
@@ -87,7 +85,7 @@ def test_sequential_redelivery_is_a_duplicate_and_writes_nothing(webhook, alpha,
     ],
 )
 def test_concurrent_deliveries_of_one_event_make_one_lead(
-    atomic_item_writes, webhook, alpha, aws, stream, tiktok_state, event, content
+    atomic_item_writes, webhook, alpha, aws, bus, tiktok_state, event, content
 ):
     body = tiktok_state.envelope(event, "open-id-alpha", content)
     threads = 8
@@ -102,12 +100,15 @@ def test_concurrent_deliveries_of_one_event_make_one_lead(
         results = list(pool.map(deliver, range(threads)))
 
     assert sorted(results) == [(200, "accepted")] + [(200, "duplicate")] * (threads - 1)
-    assert len(aws.items("LeadsTable")) == 1
-    assert len(inserts(stream)) == 1
+    [item] = aws.items("LeadsTable")
+    # The duplicates found the lead pending but owned by the delivery that made it: only that one
+    # announced it.
+    assert bus.lead_ids(wait_seconds=0.2) == [item["lead_id"]["S"]]
+    assert pending_announcements([item]) == {}
 
 
 def test_concurrent_fan_out_to_two_workspaces(
-    atomic_item_writes, webhook, load_function, lambda_context, tiktok, aws, stream
+    atomic_item_writes, webhook, load_function, lambda_context, tiktok, aws, bus
 ):
     connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
     connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
@@ -123,15 +124,43 @@ def test_concurrent_fan_out_to_two_workspaces(
         results = list(pool.map(deliver, range(6)))
 
     # Each delivery may win one workspace's put and lose the other's: "accepted" then means it
-    # created at least one lead. What matters is one lead per workspace, written once each.
+    # created at least one lead. What matters is one lead per workspace, written and announced
+    # once each.
     assert all(status == 200 for status, _ in results)
     assert "accepted" in {outcome for _, outcome in results}
-    assert sorted(item["workspace_id"]["S"] for item in aws.items("LeadsTable")) == ["ws-1", "ws-2"]
-    assert len(inserts(stream)) == 2
+    items = aws.items("LeadsTable")
+    assert sorted(item["workspace_id"]["S"] for item in items) == ["ws-1", "ws-2"]
+    assert bus.lead_ids(wait_seconds=0.2) == sorted(item["lead_id"]["S"] for item in items)
+    assert pending_announcements(items) == {}
+
+
+def test_concurrent_redeliveries_after_a_failed_announcement_announce_it_once(
+    atomic_item_writes, webhook, alpha, aws, bus, tiktok_state
+):
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    with recording_aws_calls() as calls:
+        calls.fail_next("events.PutEvents", "InternalException")
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+    assert len(pending_announcements(aws.items("LeadsTable"))) == 1
+    threads = 6
+    start = threading.Barrier(threads)
+
+    def deliver(_: int) -> tuple[int, str]:
+        headers = webhook.signed(body)
+        start.wait()
+        return status_of(webhook.post(body, headers))
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(deliver, range(threads)))
+
+    # One redelivery claims the announcement; the others find it claimed and leave it alone.
+    assert results == [(200, "duplicate")] * threads
+    assert len(bus.lead_ids(wait_seconds=0.2)) == 1
+    assert pending_announcements(aws.items("LeadsTable")) == {}
 
 
 # -- transient failures: 503, and the retry completes the work ------------------------------------
-def test_a_failed_put_is_503_and_the_redelivery_creates_the_lead(webhook, alpha, aws, stream, tiktok_state):
+def test_a_failed_put_is_503_and_the_redelivery_creates_the_lead(webhook, alpha, aws, bus, tiktok_state):
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
     with recording_aws_calls() as calls:
         calls.fail_next("dynamodb.PutItem", "InternalServerError")
@@ -140,11 +169,11 @@ def test_a_failed_put_is_503_and_the_redelivery_creates_the_lead(webhook, alpha,
 
         assert status_of(webhook.deliver_body(body)) == (200, "accepted")
         assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
-    assert len(inserts(stream)) == 1
+    assert len(bus.received()) == 1
 
 
 def test_a_failure_in_one_workspace_does_not_hold_back_the_other(
-    webhook, load_function, lambda_context, tiktok, aws, stream
+    webhook, load_function, lambda_context, tiktok, aws, bus
 ):
     connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
     connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
@@ -154,10 +183,13 @@ def test_a_failure_in_one_workspace_does_not_hold_back_the_other(
         calls.fail_next("dynamodb.PutItem", "ProvisionedThroughputExceededException")
         assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
         assert len(aws.items("LeadsTable")) == 1
+        # The lead that was stored is announced right away, not held back by the other's failure.
+        assert len(bus.received()) == 1
 
         assert status_of(webhook.deliver_body(body)) == (200, "accepted")
     assert sorted(item["workspace_id"]["S"] for item in aws.items("LeadsTable")) == ["ws-1", "ws-2"]
-    assert len(inserts(stream)) == 2
+    assert len(bus.received()) == 1
+    assert pending_announcements(aws.items("LeadsTable")) == {}
 
 
 @pytest.mark.parametrize(
@@ -180,11 +212,86 @@ def test_routing_and_credential_failures_are_503_and_store_nothing(
 
 def test_a_failed_last_event_update_does_not_fail_the_delivery(webhook, alpha, aws, tiktok_state, capsys):
     with recording_aws_calls() as calls:
-        calls.fail_next("dynamodb.UpdateItem", "InternalServerError")
+        # The first UpdateItem clears the announcement marker; the second is last_event_at.
+        calls.fail_next("dynamodb.UpdateItem", "InternalServerError", after=1)
         response = webhook.deliver("comment.update", "open-id-alpha", comment_content())
     assert status_of(response) == (200, "accepted")
     assert len(aws.items("LeadsTable")) == 1
     assert '"LastEventUpdateFailed":[1.0]' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("call", "after", "expected"),
+    [
+        ("dynamodb.Query", 0, (503, "temporarily_unavailable")),
+        ("dynamodb.PutItem", 0, (503, "temporarily_unavailable")),
+        ("events.PutEvents", 0, (503, "temporarily_unavailable")),
+        ("dynamodb.UpdateItem", 0, (200, "accepted")),  # clearing the marker
+        ("dynamodb.UpdateItem", 1, (200, "accepted")),  # last_event_at
+    ],
+)
+def test_a_timeout_at_any_call_is_never_a_500_and_the_lead_is_announced(
+    webhook, alpha, aws, bus, tiktok_state, call, after, expected
+):
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    with recording_aws_calls() as calls:
+        calls.fail_next(call, TIMEOUT, after=after)
+        assert status_of(webhook.deliver_body(body)) == expected
+        if expected[0] == 503:
+            assert status_of(webhook.deliver_body(body))[0] == 200
+    # Once, except where the marker could not be cleared: that lead is announced again when its
+    # lease ends (at least once).
+    assert len(bus.received()) == 1
+    assert len(aws.items("LeadsTable")) == 1
+
+
+def test_a_failed_marker_clear_still_answers_accepted(webhook, alpha, aws, bus, tiktok_state, capsys):
+    # The lead is on the bus; the marker left behind only means a late duplicate announcement.
+    with recording_aws_calls() as calls:
+        calls.fail_next("dynamodb.UpdateItem", "InternalServerError")
+        response = webhook.deliver("comment.update", "open-id-alpha", comment_content())
+    assert status_of(response) == (200, "accepted")
+    assert len(bus.received()) == 1
+    assert len(pending_announcements(aws.items("LeadsTable"))) == 1
+    assert '"LeadAnnounceClearFailed":[1.0]' in capsys.readouterr().out
+
+
+def test_last_event_at_is_written_at_most_once_a_minute_and_never_backwards(
+    webhook, alpha, aws, tiktok_state, monkeypatch
+):
+    moving = MovableClock()
+    monkeypatch.setattr(clock, "now", moving)
+
+    def last_event_at() -> str:
+        [item] = aws.items("IntegrationsTable")
+        return str(item["last_event_at"]["S"])
+
+    def deliver(comment_id: int) -> list[str]:
+        with calls.measure() as made:
+            body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content(comment_id))
+            assert (
+                status_of(webhook.post(body, webhook.signed(body, timestamp=int(moving()))))[1] == "accepted"
+            )
+        return [c for c in made if c == "dynamodb.UpdateItem"]
+
+    with recording_aws_calls() as calls:
+        assert len(deliver(1)) == 2  # marker clear + the first last_event_at
+        first = last_event_at()
+        moving.advance(30)
+        assert len(deliver(2)) == 1  # fresh: only the marker clear
+        assert last_event_at() == first
+        moving.advance(31)
+        assert len(deliver(3)) == 2
+        assert last_event_at() > first
+    assert clock.parse_iso(last_event_at()).timestamp() == pytest.approx(moving(), abs=2)
+
+    # A slower concurrent delivery, whose routing Query still saw an older value, never moves it
+    # back.
+    from orcapulse_tiktok.capture import Target, _touch
+
+    newer = last_event_at()
+    _touch(Target("ws-1", alpha, "active", last_event_at=None), moving() - 45)
+    assert last_event_at() == newer
 
 
 def test_a_failed_high_intent_flag_is_retried_to_completion(webhook, alpha, aws, tiktok_state):
@@ -212,13 +319,18 @@ def test_a_failed_secret_delete_on_removal_is_finished_by_the_redelivery(webhook
 
 
 # -- round trips ----------------------------------------------------------------------------------
-def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, tiktok, aws):
+def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, tiktok, aws, monkeypatch):
     connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
+    moving = MovableClock()
+    monkeypatch.setattr(clock, "now", moving)
     measured: dict[str, list[str]] = {}
 
     def measure(name: str, event: str, open_id: str, content: dict, expected: str) -> None:
         with calls.measure() as made:
-            assert status_of(webhook.deliver(event, open_id, content))[1] == expected, name
+            # TikTok's clock moves with ours.
+            body = webhook.state.envelope(event, open_id, content, create_time=int(moving()))
+            response = webhook.post(body, webhook.signed(body, timestamp=int(moving())))
+            assert status_of(response)[1] == expected, name
         measured[name] = list(made)
 
     with recording_aws_calls() as calls:
@@ -237,23 +349,38 @@ def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, ti
             body = webhook.state.envelope("comment.update", "open-id-alpha", comment_content(5))
             assert status_of(webhook.post(body, webhook.signed(body, secret="wrong")))[0] == 401
         measured["rejected: bad signature"] = list(made)
+        moving.advance(61)
+        measure(
+            "accepted, last_event_at stale", "comment.update", "open-id-alpha", comment_content(7), "accepted"
+        )
+        calls.fail_next("events.PutEvents", "InternalException")
+        measure("publish failed", "comment.update", "open-id-alpha", comment_content(8),
+                "temporarily_unavailable")  # fmt: skip
+        measure("redelivery completes the announcement", "comment.update", "open-id-alpha", comment_content(8),
+                "duplicate")  # fmt: skip
         connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
         measure("accepted, 2 workspaces", "comment.update", "open-id-alpha", comment_content(6), "accepted")
         measure("duplicate, 2 workspaces", "comment.update", "open-id-alpha", comment_content(6), "duplicate")
         measure("authorization.removed, 2 workspaces", "authorization.removed", "open-id-alpha", {"reason": 1},
                 "accepted")  # fmt: skip
 
-    q, put, upd = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem"
+    q, put, upd, pub = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem", "events.PutEvents"
     assert measured == {
-        "accepted, cold container": ["secretsmanager.GetSecretValue", q, put, upd],
-        "accepted": [q, put, upd],
+        # A new integration has no last_event_at yet: the first event writes it.
+        "accepted, cold container": ["secretsmanager.GetSecretValue", q, put, pub, upd, upd],
+        "accepted": [q, put, pub, upd],
         "duplicate": [q, put],
         "high intent, lead exists": [q, put, upd],
-        "hide a captured comment": [q, upd, upd],
+        "hide a captured comment": [q, upd],
         "ignored: unknown account": [q],
         "ignored: event type": [],
         "rejected: bad signature": [],
-        "accepted, 2 workspaces": [q, put, upd, put, upd],
+        "accepted, last_event_at stale": [q, put, pub, upd, upd],
+        # PutEvents fails; the lead is handed back (due now) so the redelivery can take it over.
+        "publish failed": [q, put, pub, upd],
+        "redelivery completes the announcement": [q, put, upd, pub, upd],
+        # ws-2 is new (its last_event_at is written); ws-1's is fresh.
+        "accepted, 2 workspaces": [q, put, put, pub, upd, upd, upd],
         "duplicate, 2 workspaces": [q, put, put],
         "authorization.removed, 2 workspaces": [
             q,

@@ -1,60 +1,62 @@
-"""Announcing new leads on the event bus: a transactional outbox on the leads table's stream.
+"""Announcing new leads on the event bus: a pessimistic outbox kept in the lead item itself.
 
-The webhook only writes the lead; DynamoDB then records the INSERT in the table's stream, and the
-lead publisher turns each one into a ``SocialLeadCaptured`` event. A lead is stored if and only if
-its INSERT is in the stream, so no lead is left out of the pipeline when a publish fails: the
-stream record is retried (and after the retries, lands in the publisher's DLQ with an alarm). A
-redelivered webhook writes nothing, so it announces nothing.
+A new lead is written *with* a pending-announcement marker (``announce_pending``, the shard of the
+sparse ``by_pending_announcement`` index, and ``announce_due_at``), in the same conditional PutItem
+that makes it exist. The marker is removed only after EventBridge has accepted the lead's
+``SocialLeadCaptured`` event, so at any moment a lead is either announced or findable as pending:
+no crash, timeout or failed publish can lose one.
 
-Delivery on the bus is at least once: a retried batch re-publishes the records after the first
-failure. Consumers deduplicate on ``detail.lead_id``.
+The marker is also a lease. Until ``announce_due_at`` (``LEASE_MS`` after it was set) the writer
+owns the announcement; a concurrent redelivery that finds the lead pending but not due leaves it
+alone, so one delivery, however often it arrives at once, is announced once. Once due — the owner
+handed it back after a failed publish, or died — whoever finds it first *claims* it with one
+conditional UpdateItem that moves ``announce_due_at`` a lease ahead: a TikTok redelivery (which
+learns the stored lead from the failed put itself, ``ReturnValuesOnConditionCheckFailure=ALL_OLD``)
+or the scheduled sweeper (``announce_overdue``). The claim is exclusive, so neither two
+redeliveries nor a redelivery and the sweeper publish the same lead together.
+
+Delivery on the bus is still at least once: a publisher that dies after PutEvents and before it
+clears the marker leaves the lead pending, and it is announced again when the lease ends.
+Consumers deduplicate on ``detail.lead_id``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from orcapulse_tiktok import aws
+from orcapulse_tiktok import aws, clock
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.models.lead import Lead
+from orcapulse_tiktok.errors import TransientError
+from orcapulse_tiktok.models.lead import PENDING_SHARDS, Lead, leads, pending_shard
 from orcapulse_tiktok.observability import logger, metrics
 
 SOURCE = "orcapulse.social-leads"
 DETAIL_TYPE = "SocialLeadCaptured"
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
+# How long whoever set or claimed a marker owns the announcement. Longer than any invocation that
+# can hold one lives (webhook 15 s, sweeper 60 s), so a lease never ends under a live owner; it is
+# also the sweeper's grace period: a lead that was never handed back waits this long.
+LEASE_MS = 120_000
+# The sweeper stops taking leads over when its invocation has less than this left.
+SWEEP_BUDGET_MS = 10_000
+SWEEP_PAGE_SIZE = 100
 
 
-@dataclass
-class Announcement:
-    """What one batch of stream records came to: how many leads went out, and the stream sequence
-    numbers of the records that must be retried."""
-
-    published: int = 0
-    failed: list[str] = field(default_factory=list)
-
-
-REQUIRED_FIELDS = ("lead_id", "workspace_id", "integration_id", "platform", "capture_source", "captured_at")
-
-
-def lead_from_image(image: Mapping[str, Any]) -> dict[str, Any]:
-    """The public lead from a stream record's ``NewImage`` (DynamoDB JSON).
-
-    Raises ``ValueError``/``TypeError`` when the image is not a lead."""
-    lead = Lead.from_raw_data(dict(image)).to_public()
-    missing = [name for name in REQUIRED_FIELDS if not lead.get(name)]
-    if missing:
-        raise ValueError(f"not a lead: no {', '.join(missing)}")
-    return lead
+def now_ms() -> int:
+    """The current time in epoch milliseconds (the unit of ``announce_due_at``)."""
+    return int(clock.now() * 1000)
 
 
 def event_entry(lead: Mapping[str, Any], bus_name: str) -> dict[str, Any]:
-    """The PutEvents entry announcing one lead."""
+    """The PutEvents entry announcing one lead (``lead`` as the API shows it)."""
     return {
         "EventBusName": bus_name,
         "Source": SOURCE,
@@ -64,80 +66,255 @@ def event_entry(lead: Mapping[str, Any], bus_name: str) -> dict[str, Any]:
     }
 
 
-def announce(records: Sequence[Mapping[str, Any]]) -> Announcement:
-    """Publish one ``SocialLeadCaptured`` per INSERT record, in stream order, at most ten per
-    PutEvents call.
+# -- the marker ------------------------------------------------------------------------------------
+def put_new(lead: Lead, *, now: int) -> Lead | None:
+    """Store ``lead`` with its pending marker unless a lead with its key exists (one PutItem).
 
-    Records other than INSERT are skipped (the event source mapping filters them too). A record
-    whose image is not a lead, an entry EventBridge refuses, or a call that fails marks its record
-    failed. Lambda resumes a stream from the first failed record, so everything after the first
-    failure is reported failed without being sent: sending it now would only announce it twice."""
+    Returns ``None`` when it was created — the caller then owns its announcement for ``LEASE_MS``
+    — or the lead already stored, read from the failed condition itself (no extra read). Raises
+    ``ClientError``/``BotoCoreError`` for any other failure."""
+    model = type(lead)
+    lead.announce_pending = pending_shard(lead.lead_id)
+    lead.announce_due_at = now + LEASE_MS
+    # PynamoDB's save() drops the item DynamoDB returns with a failed condition: call its client.
+    client: Any = model._get_connection().connection.client
+    try:
+        client.put_item(
+            TableName=model.Meta.table_name,
+            Item=lead.serialize(),
+            ConditionExpression="attribute_not_exists(lead_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if aws.error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        item = exc.response.get("Item")
+        if isinstance(item, dict):
+            return model.from_raw_data(item)
+        # Not expected with ALL_OLD; a lead of unknown state is left to the sweeper.
+        return model(lead.workspace_id, lead.lead_id)
+    return None
+
+
+def is_due(lead: Lead, now: int) -> bool:
+    """Whether ``lead`` is pending and its owner's lease is over, so anyone may take it over."""
+    return lead.is_pending and lead.announce_due_at is not None and int(lead.announce_due_at) <= now
+
+
+def claim(workspace_id: str, lead_id: str, *, now: int) -> Lead | None:
+    """Take over the announcement of a pending lead whose lease is over (one conditional
+    UpdateItem that starts a new lease). Returns the lead as stored now, or ``None`` when it is no
+    longer pending or someone else holds it. Raises ``UpdateError`` for other failures."""
+    model = leads()
+    try:
+        result = model._get_connection().update_item(
+            workspace_id,
+            range_key=lead_id,
+            actions=[Lead.announce_due_at.set(now + LEASE_MS)],
+            condition=Lead.announce_pending.exists() & (Lead.announce_due_at <= now),
+            return_values="ALL_NEW",
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return None
+        raise
+    return model.from_raw_data(result["Attributes"])
+
+
+def _clear(lead: Lead) -> None:
+    """The lead is on the bus: drop its marker (and so its index entry). Never recreates a lead a
+    concurrent delete removed. A failure is logged and counted, not raised: the lead *is*
+    announced, and the marker left behind only means it is announced again when the lease ends."""
+    try:
+        type(lead)._get_connection().update_item(
+            lead.workspace_id,
+            range_key=lead.lead_id,
+            actions=[Lead.announce_pending.remove(), Lead.announce_due_at.remove()],
+            condition=Lead.lead_id.exists(),
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return
+        logger.warning(
+            "announced lead still marked pending",
+            extra={"lead_id": lead.lead_id, "aws_error": _error_name(exc)},
+        )
+        metrics.add_metric(name="LeadAnnounceClearFailed", unit=MetricUnit.Count, value=1)
+
+
+def _release(lead: Lead, now: int) -> None:
+    """Hand a lead whose publish failed back at once (it is due now), so TikTok's redelivery can
+    take it over without waiting for the lease to end. Only if the lease is still this caller's;
+    best effort, since the lease ends by itself anyway."""
+    try:
+        type(lead)._get_connection().update_item(
+            lead.workspace_id,
+            range_key=lead.lead_id,
+            actions=[Lead.announce_due_at.set(now)],
+            condition=Lead.announce_due_at == lead.announce_due_at,
+        )
+    except UpdateError:
+        logger.info("pending lead left to its lease", extra={"lead_id": lead.lead_id})
+
+
+# -- publishing ------------------------------------------------------------------------------------
+def publish(pending: Sequence[Lead]) -> tuple[list[Lead], list[Lead]]:
+    """Put one ``SocialLeadCaptured`` per lead on the bus, at most ten per PutEvents call.
+
+    Returns ``(published, refused)``: the leads EventBridge accepted, and those it refused or
+    never saw (a failed call). Never raises for an AWS failure."""
     bus = get_settings().require("event_bus_name")
-    result = Announcement()
-    pending: list[tuple[str, dict[str, Any]]] = []
-    tail: list[str] = []
-    for index, record in enumerate(records):
-        if record.get("eventName") != "INSERT":
-            continue
-        sequence = _sequence_number(record)
-        try:
-            lead = lead_from_image(record["dynamodb"]["NewImage"])
-        except (KeyError, TypeError, ValueError, AttributeError):
-            # A poison record: retried, then parked in the DLQ where the alarm points at it.
-            logger.error("stream record is not a lead", extra={"sequence_number": sequence})
-            tail = [_sequence_number(r) for r in records[index:]]
-            break
-        pending.append((sequence, event_entry(lead, bus)))
-
-    for start in range(0, len(pending), MAX_ENTRIES_PER_CALL):
-        chunk = pending[start : start + MAX_ENTRIES_PER_CALL]
-        failed = _put_events(chunk)
-        result.published += len(chunk) - len(failed)
-        result.failed.extend(failed)
-        if failed:
-            result.failed.extend(seq for seq, _ in pending[start + MAX_ENTRIES_PER_CALL :])
-            break
-    result.failed.extend(tail)
-    if result.published:
-        metrics.add_metric(name="LeadsAnnounced", unit=MetricUnit.Count, value=result.published)
-    if result.failed:
-        metrics.add_metric(name="LeadAnnounceFailed", unit=MetricUnit.Count, value=len(result.failed))
-    return result
+    published: list[Lead] = []
+    refused: list[Lead] = []
+    for chunk in _chunks(pending, MAX_ENTRIES_PER_CALL):
+        accepted = _put_events(chunk, bus)
+        for lead, ok in zip(chunk, accepted, strict=True):
+            (published if ok else refused).append(lead)
+    if published:
+        metrics.add_metric(name="LeadsAnnounced", unit=MetricUnit.Count, value=len(published))
+    if refused:
+        metrics.add_metric(name="LeadAnnounceFailed", unit=MetricUnit.Count, value=len(refused))
+    return published, refused
 
 
-def _put_events(chunk: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-    """Send one PutEvents call; return the sequence numbers of the entries that did not go out."""
+def announce_owned(owned: Sequence[Lead]) -> None:
+    """Publish leads whose announcement the caller owns (it created or claimed them), clear the
+    markers of those that went out and hand the others back. Raises ``TransientError`` when any
+    did not go out, so the webhook answers 503 and TikTok redelivers."""
+    published, refused = publish(owned)
+    for lead in published:
+        _clear(lead)
+    if refused:
+        now = now_ms()
+        for lead in refused:
+            _release(lead, now)
+        raise TransientError("The new lead could not be announced, try again")
+
+
+def _put_events(chunk: Sequence[Lead], bus: str) -> list[bool]:
+    """One PutEvents call; whether each entry was accepted, in order."""
     events: Any = aws.client("events")
     try:
-        response = events.put_events(Entries=[entry for _, entry in chunk])
+        response = events.put_events(Entries=[event_entry(lead.to_public(), bus) for lead in chunk])
     except (ClientError, BotoCoreError) as exc:
-        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-        logger.warning(
-            "PutEvents failed; the stream will retry",
-            extra={"aws_error": code or type(exc).__name__, "entries": len(chunk)},
-        )
-        return [seq for seq, _ in chunk]
-    failed = _failed_entries(chunk, response.get("Entries", []))
-    if failed:
-        logger.warning("PutEvents refused entries; the stream will retry", extra={"failed": len(failed)})
-    return failed
-
-
-def _failed_entries(
-    chunk: Sequence[tuple[str, dict[str, Any]]], results: Iterable[Mapping[str, Any]]
-) -> list[str]:
-    results = list(results)
+        logger.warning("PutEvents failed", extra={"aws_error": _error_name(exc), "entries": len(chunk)})
+        return [False] * len(chunk)
+    results = list(response.get("Entries", []))
     if len(results) != len(chunk):
         # The response must pair up with the request; if it does not, trust none of it.
-        return [seq for seq, _ in chunk]
-    return [
-        seq
-        for (seq, _), res in zip(chunk, results, strict=True)
-        if res.get("ErrorCode") or not res.get("EventId")
-    ]
+        logger.warning("PutEvents answered a different number of entries", extra={"entries": len(chunk)})
+        return [False] * len(chunk)
+    accepted = [bool(r.get("EventId")) and not r.get("ErrorCode") for r in results]
+    if not all(accepted):
+        codes = sorted({str(r.get("ErrorCode")) for r in results if r.get("ErrorCode")})
+        logger.warning(
+            "PutEvents refused entries", extra={"refused": accepted.count(False), "error_codes": codes}
+        )
+    return accepted
 
 
-def _sequence_number(record: Mapping[str, Any]) -> str:
-    dynamodb = record.get("dynamodb")
-    value = dynamodb.get("SequenceNumber") if isinstance(dynamodb, Mapping) else None
-    return str(value or "")
+# -- the backstop ----------------------------------------------------------------------------------
+@dataclass
+class SweepReport:
+    """What one sweeper run did. ``failed`` lists lead ids (retried by the next run)."""
+
+    overdue: int = 0
+    announced: int = 0
+    skipped: int = 0  # announced or taken over by someone else meanwhile
+    failed: list[str] = field(default_factory=list)
+    deferred: bool = False  # stopped for time; the rest waits for the next run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "overdue": self.overdue,
+            "announced": self.announced,
+            "skipped": self.skipped,
+            "failed": list(self.failed),
+            "deferred": self.deferred,
+        }
+
+
+def announce_overdue(*, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
+    """Announce every lead whose announcement is overdue: still pending after its writer's lease
+    (``LEASE_MS``) or handed back after a failed publish, and not announced by a TikTok redelivery
+    since. One Query per shard of the sparse ``by_pending_announcement`` index (never a Scan); each
+    lead is claimed before it is published, so a webhook handling the same lead at the same moment
+    never announces it too. A lead that cannot be announced stays pending for the next run."""
+    report = SweepReport()
+    started = now_ms()
+    model = leads()
+    overdue = chain.from_iterable(
+        model.by_pending_announcement.query(shard, Lead.announce_due_at <= started, page_size=SWEEP_PAGE_SIZE)
+        for shard in PENDING_SHARDS
+    )
+    try:
+        for batch in _chunks(overdue, MAX_ENTRIES_PER_CALL):
+            if time_left_ms is not None and time_left_ms() < SWEEP_BUDGET_MS:
+                report.deferred = True
+                break
+            _sweep(batch, started, report)
+    except PynamoDBException as exc:
+        logger.error("pending announcements could not be read", extra={"report": report.to_dict()})
+        raise TransientError("Could not read the pending announcements") from exc
+    finally:
+        if report.failed:
+            metrics.add_metric(name="LateAnnounceFailed", unit=MetricUnit.Count, value=len(report.failed))
+    logger.info("announcement sweep finished", extra={"report": report.to_dict()})
+    return report
+
+
+def _sweep(batch: Sequence[Lead], now: int, report: SweepReport) -> None:
+    report.overdue += len(batch)
+    claimed: list[Lead] = []
+    for key in batch:
+        try:
+            lead = claim(key.workspace_id, key.lead_id, now=now)
+        except UpdateError as exc:
+            logger.warning(
+                "overdue lead could not be claimed",
+                extra={"lead_id": key.lead_id, "aws_error": _error_name(exc)},
+            )
+            report.failed.append(key.lead_id)
+            continue
+        if lead is None:
+            report.skipped += 1
+        else:
+            claimed.append(lead)
+    if not claimed:
+        return
+    published, refused = publish(claimed)
+    # A refused lead keeps its new lease, which ends before the next run: nothing to hand back.
+    for lead in published:
+        _clear(lead)
+        _count_late(lead, now)
+    report.announced += len(published)
+    report.failed.extend(lead.lead_id for lead in refused)
+    if published:
+        logger.info("overdue leads announced", extra={"lead_ids": [lead.lead_id for lead in published]})
+
+
+def _count_late(lead: Lead, now: int) -> None:
+    metrics.add_metric(name="LeadsAnnouncedLate", unit=MetricUnit.Count, value=1)
+    try:
+        created = clock.parse_iso(lead.created_at).timestamp()
+    except (TypeError, ValueError):
+        return
+    delay = max(0.0, now / 1000 - created)
+    metrics.add_metric(name="LeadAnnounceDelay", unit=MetricUnit.Seconds, value=round(delay, 3))
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _chunks(rows: Iterable[Lead], size: int) -> Iterator[list[Lead]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _condition_failed(exc: PynamoDBException) -> bool:
+    # aws.error_code, not cause_response_code: the latter raises on a botocore timeout.
+    return aws.error_code(exc) == "ConditionalCheckFailedException"
+
+
+def _error_name(exc: Exception) -> str:
+    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
+    return aws.error_code(exc) or type(cause).__name__

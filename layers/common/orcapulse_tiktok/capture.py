@@ -7,12 +7,14 @@ workspaces):
 
 - comment and message events put one lead per integration with a deterministic id and a
   conditional PutItem, so a redelivery, even a concurrent one, fails the condition and is a
-  ``duplicate``; the leads table's stream announces each new lead (see ``announce.py``);
+  ``duplicate``; each new lead is then announced on the event bus from here, through the
+  pending-announcement marker the put wrote with it (see ``announce.py``), and a redelivery that
+  finds a lead whose announcement failed completes it;
 - comment delete/hide/unhide updates the lead that comment made;
 - ``authorization.removed`` revokes the integration and deletes its dead token secret.
 
-A transient AWS failure is a 503 so TikTok retries; every step is idempotent, so the retry
-finishes what the first attempt started.
+A transient AWS failure, a failed announcement included, is a 503 so TikTok retries; every step is
+idempotent, so the retry finishes what the first attempt started.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from orcapulse_tiktok import clock, vault
+from orcapulse_tiktok import announce, aws, clock, vault
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import BadRequest, DomainError, PayloadTooLarge, TransientError, Unauthorized
 from orcapulse_tiktok.models.integration import Integration, integrations
@@ -66,6 +68,8 @@ SOURCE_STATES = {"delete": "deleted", "set_to_hidden": "hidden", "set_to_public"
 # integration was (re)connected is a late redelivery and must not revoke the new connection.
 REDELIVERY_WINDOW_SECONDS = 72 * 3600
 CLOCK_SKEW_SECONDS = 60
+# last_event_at is kept to this resolution: rewriting it on every event would cost a write each.
+LAST_EVENT_RESOLUTION_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,18 @@ class Target:
     workspace_id: str
     integration_id: str
     status: str
+    last_event_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an event did to one integration: the outcome, the lead whose announcement this
+    delivery now owns (created, or taken over from a failed attempt), and when the integration saw
+    activity (for ``last_event_at``; ``None`` when the event changed nothing)."""
+
+    outcome: str
+    owned: Lead | None = None
+    active_at: float | None = None
 
 
 def receive(body: str | None, is_base64_encoded: bool, headers: Mapping[str, Any] | None) -> str:
@@ -171,22 +187,33 @@ def capture(event: WebhookEvent) -> str:
     return _for_each(live, lambda t: _apply(event, t), event)
 
 
-def _for_each(targets: list[Target], action: Callable[[Target], str], event: WebhookEvent) -> str:
-    """Run ``action`` for every target; a transient failure of one does not stop the others, and
-    is re-raised at the end so TikTok redelivers (the ones already done answer duplicate)."""
+def _for_each(targets: list[Target], action: Callable[[Target], Applied], event: WebhookEvent) -> str:
+    """Run ``action`` for every target, then announce the leads it made (one PutEvents for all)
+    and record activity. A transient failure of one target does not stop the others, nor the
+    announcement of what they created; it is re-raised at the end so TikTok redelivers (the ones
+    already done answer duplicate)."""
     if not targets:
         logger.info("webhook event ignored", extra={"event_type": event.type, "reason": "unknown_account"})
         return IGNORED
-    outcomes: list[str] = []
+    applied: list[tuple[Target, Applied]] = []
     failed: TransientError | None = None
     for target in targets:
         try:
-            outcomes.append(action(target))
+            applied.append((target, action(target)))
         except TransientError as exc:
             failed = exc
+    owned = [a.owned for _, a in applied if a.owned is not None]
+    if owned:
+        try:
+            announce.announce_owned(owned)
+        except TransientError as exc:
+            failed = failed or exc
+    for target, result in applied:
+        if result.active_at is not None and _stale(target.last_event_at, result.active_at):
+            _touch(target, result.active_at)
     if failed is not None:
         raise failed
-    outcome = _combine(outcomes)
+    outcome = _combine(result.outcome for _, result in applied)
     logger.info(
         "webhook event handled",
         extra={"event_type": event.type, "outcome": outcome, "integrations": len(targets)},
@@ -202,7 +229,7 @@ def _combine(outcomes: Iterable[str]) -> str:
     return IGNORED
 
 
-def _apply(event: WebhookEvent, target: Target) -> str:
+def _apply(event: WebhookEvent, target: Target) -> Applied:
     payload = event.payload
     if isinstance(payload, CommentUpdate):
         if payload.action == "insert":
@@ -221,7 +248,7 @@ def _apply(event: WebhookEvent, target: Target) -> str:
             )
         state = SOURCE_STATES.get(payload.action)
         if state is None:
-            return IGNORED
+            return Applied(IGNORED)
         return _set_source_state(event, target, payload.comment_id, state)
     if isinstance(payload, MessageReceived):
         return _create_lead(
@@ -244,7 +271,7 @@ def _apply(event: WebhookEvent, target: Target) -> str:
             source_ref={"video_id": payload.video_id, "comment_id": payload.comment_id},
             high_intent=True,
         )
-    return IGNORED
+    return Applied(IGNORED)
 
 
 def _comment_author(user_id: str | None, unique_identifier: str | None) -> Author:
@@ -262,8 +289,10 @@ def _create_lead(
     message: str | None,
     source_ref: dict[str, str | None],
     high_intent: bool = False,
-) -> str:
-    """Put the lead unless it exists: ``accepted`` or ``duplicate``. One PutItem either way."""
+) -> Applied:
+    """Put the lead, marked pending announcement, unless it exists: ``accepted`` (the delivery
+    announces it) or ``duplicate``. One PutItem either way; a duplicate whose lead is still
+    pending after a failed announcement takes the announcement over."""
     captured_ms = event.occurred_ms()
     now = clock.now()
     lead = leads()(
@@ -284,14 +313,15 @@ def _create_lead(
         event_type=event.type,
     )
     lead.fill_index_keys()
+    now_ms = int(now * 1000)
     try:
-        lead.save(condition=Lead.lead_id.does_not_exist())
-    except PutError as exc:
-        if not _condition_failed(exc):
-            raise _transient("put lead", exc) from None
+        existing = announce.put_new(lead, now=now_ms)
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient("put lead", exc) from None
+    if existing is not None:
         if high_intent:
             _mark_high_intent(lead)
-        return DUPLICATE
+        return Applied(DUPLICATE, owned=_take_over(existing, now_ms))
     metrics.add_metric(name="LeadsCreated", unit=MetricUnit.Count, value=1)
     logger.info(
         "lead created",
@@ -302,8 +332,22 @@ def _create_lead(
             "high_intent": high_intent,
         },
     )
-    _touch(target, now)
-    return ACCEPTED
+    return Applied(ACCEPTED, owned=lead, active_at=now)
+
+
+def _take_over(existing: Lead, now_ms: int) -> Lead | None:
+    """A redelivery found the lead: if its announcement is pending and nobody owns it any more
+    (the first attempt's publish failed, or it died), claim it, so this delivery announces it.
+    A lead being announced right now by a concurrent delivery is left to that delivery."""
+    if not announce.is_due(existing, now_ms):
+        return None
+    try:
+        claimed = announce.claim(existing.workspace_id, existing.lead_id, now=now_ms)
+    except UpdateError as exc:
+        raise _transient("claim pending announcement", exc) from None
+    if claimed is not None:
+        logger.info("completing a pending lead announcement", extra={"lead_id": claimed.lead_id})
+    return claimed
 
 
 def _mark_high_intent(lead: Lead) -> None:
@@ -320,7 +364,7 @@ def _mark_high_intent(lead: Lead) -> None:
             raise _transient("flag high intent", exc) from None
 
 
-def _set_source_state(event: WebhookEvent, target: Target, comment_id: str, state: str) -> str:
+def _set_source_state(event: WebhookEvent, target: Target, comment_id: str, state: str) -> Applied:
     """Record that the comment behind a lead was deleted, hidden or made public again.
 
     One conditional UpdateItem: no lead for the comment, or a newer action already applied, is
@@ -338,23 +382,22 @@ def _set_source_state(event: WebhookEvent, target: Target, comment_id: str, stat
         )
     except UpdateError as exc:
         if _condition_failed(exc):
-            return IGNORED
+            return Applied(IGNORED)
         raise _transient("update lead source state", exc) from None
     before = result.get("Attributes", {}).get("source_state", {}).get("S")
     if before == state:
-        return DUPLICATE
+        return Applied(DUPLICATE)
     logger.info("lead source state changed", extra={"integration_id": target.integration_id, "state": state})
-    _touch(target, clock.now())
-    return ACCEPTED
+    return Applied(ACCEPTED, active_at=clock.now())
 
 
-def _revoke(event: WebhookEvent, removal: AuthorizationRemoved, target: Target) -> str:
+def _revoke(event: WebhookEvent, removal: AuthorizationRemoved, target: Target) -> Applied:
     """TikTok already killed the token: mark the integration revoked (kept visible, with its
     reason, out of the refresh index) and delete its token secret."""
     if target.status == "revoked":
         # A redelivery; deleting again finishes a revocation whose secret delete had failed.
         vault.delete(target.integration_id)
-        return DUPLICATE
+        return Applied(DUPLICATE)
     reason = revoked_reason(removal.reason)
     now = clock.now()
     stamp = clock.iso(now)
@@ -384,14 +427,15 @@ def _revoke(event: WebhookEvent, removal: AuthorizationRemoved, target: Target) 
                 "authorization removal predates the connection; ignored",
                 extra={"integration_id": target.integration_id},
             )
-            return IGNORED
+            return Applied(IGNORED)
         raise _transient("revoke integration", exc) from None
     vault.delete(target.integration_id)
     metrics.add_metric(name="IntegrationRevoked", unit=MetricUnit.Count, value=1)
     logger.info(
         "integration revoked by tiktok", extra={"integration_id": target.integration_id, "reason": reason}
     )
-    return ACCEPTED
+    # The revocation wrote last_event_at itself.
+    return Applied(ACCEPTED)
 
 
 def revoked_reason(reason: int) -> str:
@@ -399,16 +443,32 @@ def revoked_reason(reason: int) -> str:
     return REVOKED_REASONS.get(reason, "unknown")
 
 
+def _stale(last_event_at: str | None, now: float) -> bool:
+    """Whether ``last_event_at`` (as the routing index projects it) is due for a rewrite."""
+    if not last_event_at:
+        return True
+    try:
+        return now - clock.parse_iso(last_event_at).timestamp() >= LAST_EVENT_RESOLUTION_SECONDS
+    except ValueError:
+        return True
+
+
 def _touch(target: Target, now: float) -> None:
-    """Best effort: ``last_event_at`` is bookkeeping, the lead is already stored and will be
-    announced, so a failure here is logged and counted rather than making TikTok redeliver."""
+    """Record activity on the integration, at most about once a minute (the caller checks the
+    value the routing Query projected). Best effort: ``last_event_at`` is bookkeeping and the lead
+    is already stored and announced, so a failure here is logged and counted rather than making
+    TikTok redeliver."""
+    stamp = clock.iso(now)
     try:
         integrations()._get_connection().update_item(
             target.workspace_id,
             range_key=target.integration_id,
-            actions=[Integration.last_event_at.set(clock.iso(now))],
-            # Never resurrect a record a concurrent disconnect deleted, nor touch a revoked one.
-            condition=Integration.integration_id.exists() & (Integration.status != "revoked"),
+            actions=[Integration.last_event_at.set(stamp)],
+            # Never resurrect a record a concurrent disconnect deleted, nor touch a revoked one,
+            # nor move the time back (a slower concurrent delivery may write after a newer one).
+            condition=Integration.integration_id.exists()
+            & (Integration.status != "revoked")
+            & (Integration.last_event_at.does_not_exist() | (Integration.last_event_at < stamp)),
         )
     except UpdateError as exc:
         if not _condition_failed(exc):
@@ -423,7 +483,12 @@ def _targets(open_id: str) -> list[Target]:
     """Every integration of the TikTok account, any workspace (one Query on ``by_open_id``)."""
     try:
         return [
-            Target(workspace_id=i.workspace_id, integration_id=i.integration_id, status=i.status)
+            Target(
+                workspace_id=i.workspace_id,
+                integration_id=i.integration_id,
+                status=i.status,
+                last_event_at=i.last_event_at,
+            )
             for i in integrations().by_open_id.query(open_id)
         ]
     except PynamoDBException as exc:
@@ -441,15 +506,13 @@ def _credentials() -> AppCredentials:
 
 
 def _condition_failed(exc: PynamoDBException) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
+    # aws.error_code, not cause_response_code: the latter raises on a botocore timeout.
+    return aws.error_code(exc) == "ConditionalCheckFailedException"
 
 
 def _aws_code(exc: Exception) -> str:
-    if isinstance(exc, PynamoDBException):
-        return exc.cause_response_code or type(exc.cause).__name__
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return type(exc).__name__
+    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
+    return aws.error_code(exc) or type(cause).__name__
 
 
 def _transient(action: str, exc: PynamoDBException | ClientError | BotoCoreError) -> TransientError:

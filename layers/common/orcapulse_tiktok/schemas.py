@@ -112,6 +112,12 @@ class ErrorBody(_Documented):
     error: ErrorDetail
 
 
+class GatewayMessage(_Documented):
+    """API Gateway's own answer, given before the function runs (the JWT authorizer's 401)."""
+
+    message: str
+
+
 class LeadAuthor(_Documented):
     id: str | None
     username: str | None
@@ -191,4 +197,12 @@ def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
         404: "Not found in the caller's workspace",
         503: "A dependency is temporarily unavailable; retry",
     }
-    return {status: json_content(ErrorBody, meaning[status]) for status in statuses}
+    out = {status: json_content(ErrorBody, meaning[status]) for status in statuses}
+    if 401 in out:
+        # The JWT authorizer refuses a missing or invalid token itself, as {"message": "Unauthorized"};
+        # the function's own 401 (no claims reached it) has the error shape.
+        out[401] = {
+            "description": "No authenticated user: the authorizer's answer, or the function's",
+            "content": {"application/json": {"model": ErrorBody | GatewayMessage}},
+        }
+    return out

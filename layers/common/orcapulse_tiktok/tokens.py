@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pynamodb.exceptions import DoesNotExist, GetError, PynamoDBException, UpdateError
 
-from orcapulse_tiktok import clock, vault
+from orcapulse_tiktok import aws, clock, vault
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import DomainError, TransientError
 from orcapulse_tiktok.models.integration import REFRESH_BUCKET, Integration, integrations
@@ -130,7 +130,7 @@ def _take_lease(workspace_id: str, integration_id: str, now: float) -> _Lease | 
             ),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws.error_code(exc) == "ConditionalCheckFailedException":
             return None
         raise TransientError("Could not update the integration, try again") from exc
     return _Lease(record=record, owner=owner)
@@ -160,7 +160,7 @@ def _finish(lease: _Lease, actions: list[Any], *, extra_condition: Any = None) -
             "integration bookkeeping not written",
             extra={
                 "integration_id": lease.record.integration_id,
-                "aws_error": getattr(exc, "cause_response_code", None) or type(exc).__name__,
+                "aws_error": aws.error_code(exc) or type(exc.cause or exc).__name__,
             },
         )
         return False

@@ -20,11 +20,12 @@ REFRESH_BUCKET = "tiktok"
 
 
 class ByOpenIdIndex(GlobalSecondaryIndex["Integration"]):
-    """Webhook routing: every workspace's integration of one TikTok account, with its status."""
+    """Webhook routing: every workspace's integration of one TikTok account, with its status and
+    ``last_event_at`` (so the webhook only writes ``last_event_at`` when it has gone stale)."""
 
     class Meta:
         index_name = "by_open_id"
-        projection = IncludeProjection(["status"])
+        projection = IncludeProjection(["status", "last_event_at"])
 
     open_id = UnicodeAttribute(hash_key=True)
 

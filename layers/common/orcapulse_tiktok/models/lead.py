@@ -3,7 +3,11 @@ the integration and the TikTok object the event is about, so a redelivered event
 key and a conditional put makes it idempotent.
 
 Every listing index is keyed by ``<workspace>#<value>`` and sorted by ``sort_key``
-(``<captured epoch ms, 13 digits>#<lead_id>``), so each filter is one Query, newest first."""
+(``<captured epoch ms, 13 digits>#<lead_id>``), so each filter is one Query, newest first.
+
+A lead that is not yet announced on the event bus carries a *pending announcement* marker
+(``announce_pending`` + ``announce_due_at``), which puts it in the sparse ``by_pending_announcement``
+index until the announcement is confirmed (see ``announce.py``)."""
 
 from __future__ import annotations
 
@@ -16,11 +20,13 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.models.base import bind
+
+PENDING_SHARDS = "0123456789abcdef"
 
 
 class _ListingIndex(GlobalSecondaryIndex["Lead"]):
@@ -67,6 +73,18 @@ class ByIntegrationIndex(_ListingIndex):
     gsi_integration = UnicodeAttribute(hash_key=True)
 
 
+class PendingAnnouncementIndex(GlobalSecondaryIndex["Lead"]):
+    """Sparse: only leads whose announcement is not confirmed yet. Keys only: whoever takes one
+    over reads the lead back from the table with the conditional update that claims it."""
+
+    class Meta:
+        index_name = "by_pending_announcement"
+        projection = KeysOnlyProjection()
+
+    announce_pending = UnicodeAttribute(hash_key=True)
+    announce_due_at = NumberAttribute(range_key=True)
+
+
 class Author(MapAttribute[str, Any]):
     id = UnicodeAttribute(null=True)
     username = UnicodeAttribute(null=True)
@@ -99,12 +117,18 @@ class Lead(Model):
     gsi_capture_source = UnicodeAttribute()
     gsi_status = UnicodeAttribute()
     gsi_integration = UnicodeAttribute()
+    # The pending-announcement marker: a shard of the index (one hex digit of the lead id, so no
+    # single index partition takes every new lead) and, in epoch ms, when the announcement is due
+    # from whoever finds it pending (until then, the writer that set it still owns it).
+    announce_pending = UnicodeAttribute(null=True)
+    announce_due_at = NumberAttribute(null=True)
 
     by_workspace = ByWorkspaceIndex()
     by_platform = ByPlatformIndex()
     by_capture_source = BySourceIndex()
     by_status = ByStatusIndex()
     by_integration = ByIntegrationIndex()
+    by_pending_announcement = PendingAnnouncementIndex()
 
     def fill_index_keys(self) -> None:
         """Derive the listing-index attributes from the lead's own fields."""
@@ -114,6 +138,11 @@ class Lead(Model):
         self.gsi_capture_source = f"{ws}#{self.capture_source}"
         self.gsi_status = f"{ws}#{self.status}"
         self.gsi_integration = f"{ws}#{self.integration_id}"
+
+    @property
+    def is_pending(self) -> bool:
+        """Whether the lead's announcement on the event bus is not confirmed yet."""
+        return self.announce_pending is not None
 
     def to_public(self) -> dict[str, Any]:
         """The lead as the API and the event bus show it."""
@@ -142,6 +171,12 @@ def sort_key(captured_ms: int, lead_id: str) -> str:
 def leads() -> type[Lead]:
     """The ``Lead`` model bound to ``LEADS_TABLE``."""
     return bind(Lead, get_settings().require("leads_table"))
+
+
+def pending_shard(lead_id: str) -> str:
+    """The ``by_pending_announcement`` partition of a lead: the last hex digit of its id."""
+    last = lead_id[-1:].lower()
+    return last if last and last in PENDING_SHARDS else PENDING_SHARDS[0]
 
 
 def lead_id_for(integration_id: str, object_key: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import ConfigError
+from orcapulse_tiktok.errors import ConfigError, TransientError
 
 # Long enough to save a Secrets Manager call on nearly every request, short enough that a rotated
 # client secret is picked up within minutes.
@@ -19,11 +19,18 @@ class AppCredentials:
 
 
 def app_credentials() -> AppCredentials:
-    """The app's ``client_key`` and ``client_secret`` from ``TIKTOK_APP_SECRET_ID``."""
+    """The app's ``client_key`` and ``client_secret`` from ``TIKTOK_APP_SECRET_ID``.
+
+    A Secrets Manager failure (throttling, 5xx, timeout) is a ``TransientError``: every caller
+    already turns that into its retryable answer."""
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     secret_id = get_settings().require("app_secret_id")
-    raw = parameters.get_secret(secret_id, transform="json", max_age=CACHE_SECONDS)
+    try:
+        raw = parameters.get_secret(secret_id, transform="json", max_age=CACHE_SECONDS)
+    except GetParameterError:
+        raise TransientError("The TikTok app credentials are unavailable, try again") from None
     if not isinstance(raw, dict):
         raise ConfigError("TIKTOK_APP_SECRET_ID must hold a JSON object")
     key, secret = raw.get("client_key"), raw.get("client_secret")
