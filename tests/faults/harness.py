@@ -9,6 +9,7 @@ collects the matrix."""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import importlib.util
 import json
@@ -228,7 +229,7 @@ def connected(env: Env, workspace: str, open_id: str = OPEN_ID) -> str:
 Expectations = dict[str, tuple[int, str]]
 
 
-class Scenario:
+class Scenario(abc.ABC):
     """One success path. ``expected`` maps a call's label (optionally ``label#n`` for its n-th
     occurrence in the run) to the answer a fault there must produce; a call missing from the map
     (a new call site) gets ``default`` — so a new call with other behaviour fails until someone
@@ -238,20 +239,25 @@ class Scenario:
     expected: Expectations = {}
     default: tuple[int, str] = (503, "temporarily_unavailable")
 
+    @abc.abstractmethod
     def setup(self, env: Env) -> Any:
-        raise NotImplementedError
+        """Implemented by each path."""
 
+    @abc.abstractmethod
     def run(self, env: Env, ctx: Any) -> Outcome:
-        raise NotImplementedError
+        """Implemented by each path."""
 
+    @abc.abstractmethod
     def after_fault(self, env: Env, ctx: Any, outcome: Outcome) -> None:
-        raise NotImplementedError
+        """Implemented by each path."""
 
+    @abc.abstractmethod
     def rerun(self, env: Env, ctx: Any, first: Outcome) -> Outcome:
-        raise NotImplementedError
+        """Implemented by each path."""
 
+    @abc.abstractmethod
     def after_rerun(self, env: Env, ctx: Any, first: Outcome, again: Outcome) -> None:
-        raise NotImplementedError
+        """Implemented by each path."""
 
     def expectation(self, calls: list[Call], k: int) -> tuple[int, str]:
         label = calls[k].label
