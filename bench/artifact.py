@@ -5,6 +5,7 @@ issue asks about the layer (size, no AWS SDK inside)."""
 from __future__ import annotations
 
 import compileall
+import fcntl
 import importlib.metadata
 import importlib.util
 import json
@@ -13,6 +14,10 @@ import py_compile
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,29 +70,53 @@ def _versions() -> dict[str, str]:
 
 def runtime_dir() -> Path:
     """A directory holding exactly the runtime-provided packages, compiled as the runtime ships
-    them. Copied from this environment (same versions as the tests use) and reused between runs."""
+    them. Copied from this environment (same versions as the tests use) and reused between runs.
+
+    Safe to call from several threads and processes at once (the test suite probes functions in
+    parallel): one caller builds under an exclusive lock into a scratch directory and renames it
+    into place; the others wait for the lock and find it built."""
     stamp = RUNTIME / ".versions.json"
     wanted = _versions()
-    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
-        return RUNTIME
-    shutil.rmtree(RUNTIME, ignore_errors=True)
-    RUNTIME.mkdir(parents=True)
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise SystemExit(f"{name} is not installed in this environment")
-        origin = Path(spec.origin)
-        if spec.submodule_search_locations:
-            shutil.copytree(
-                origin.parent, RUNTIME / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    with _runtime_lock():
+        if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+            return RUNTIME
+        scratch = Path(tempfile.mkdtemp(prefix="runtime-", dir=WORK))
+        try:
+            for name in RUNTIME_PACKAGES:
+                spec = importlib.util.find_spec(name)
+                if spec is None or spec.origin is None:
+                    raise SystemExit(f"{name} is not installed in this environment")
+                origin = Path(spec.origin)
+                if spec.submodule_search_locations:
+                    shutil.copytree(
+                        origin.parent, scratch / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+                    )
+                else:
+                    shutil.copy2(origin, scratch / origin.name)
+            compileall.compile_dir(
+                scratch, quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
             )
-        else:
-            shutil.copy2(origin, RUNTIME / origin.name)
-    compileall.compile_dir(
-        RUNTIME, quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-    )
-    stamp.write_text(json.dumps(wanted))
+            (scratch / stamp.name).write_text(json.dumps(wanted))
+            shutil.rmtree(RUNTIME, ignore_errors=True)
+            scratch.rename(RUNTIME)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     return RUNTIME
+
+
+_THREAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _runtime_lock() -> Iterator[None]:
+    """Exclusive across threads (a lock) and processes (``flock`` on a file beside the copy)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCK, open(WORK / ".runtime.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_source_layer() -> Path:
