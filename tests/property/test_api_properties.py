@@ -91,6 +91,7 @@ queries = st.fixed_dictionaries({}, optional=filter_values) | st.dictionaries(
 @FUZZ
 @given(query=queries)
 @example(query={"limit": "100", "since": "2026-09-21T00:00:00Z"})
+@example(query={"platform": "\ud800", "cursor": "\udfff"})  # lone surrogates
 def test_any_listing_query_is_200_of_own_filtered_leads_or_400(api, seeded, query):
     response = api.get("/social-leads", query, workspace=WS)
     assert response["statusCode"] in (200, 400), (query, response["body"])

@@ -412,7 +412,8 @@ def test_message_text_is_never_logged_above_debug(webhook, alpha, aws, logs):
     text = "\n".join(logs)
     assert "912 345 678" not in text
     assert "a@b.example" not in text
-    assert any('"lead created"' in line for line in logs)
+    handled = [json.loads(line) for line in logs if '"webhook event handled"' in line]
+    assert [len(h["leads_created"]) for h in handled] == [1, 1]
 
 
 def test_the_webhook_does_not_load_requests_or_the_tiktok_client():

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import Any
 
@@ -121,19 +120,36 @@ def claim(workspace_id: str, lead_id: str, *, now: int) -> Lead | None:
     return model.from_raw_data(result["Attributes"])
 
 
+# The clear runs once per new lead, on the webhook's hot path: its request is written once here
+# rather than rebuilt by PynamoDB's expression builder on every call.
+_CLEAR_EXPRESSION = {
+    "UpdateExpression": "REMOVE #pending, #due",
+    "ConditionExpression": "attribute_exists(#lead_id)",
+    "ExpressionAttributeNames": {
+        "#pending": Lead.announce_pending.attr_name,
+        "#due": Lead.announce_due_at.attr_name,
+        "#lead_id": Lead.lead_id.attr_name,
+    },
+}
+
+
 def _clear(lead: Lead) -> None:
     """The lead is on the bus: drop its marker (and so its index entry). Never recreates a lead a
     concurrent delete removed. A failure is logged and counted, not raised: the lead *is*
     announced, and the marker left behind only means it is announced again when the lease ends."""
+    model = type(lead)
+    client: Any = model._get_connection().connection.client
     try:
-        type(lead)._get_connection().update_item(
-            lead.workspace_id,
-            range_key=lead.lead_id,
-            actions=[Lead.announce_pending.remove(), Lead.announce_due_at.remove()],
-            condition=Lead.lead_id.exists(),
+        client.update_item(
+            TableName=model.Meta.table_name,
+            Key={
+                Lead.workspace_id.attr_name: {"S": lead.workspace_id},
+                Lead.lead_id.attr_name: {"S": lead.lead_id},
+            },
+            **_CLEAR_EXPRESSION,
         )
-    except UpdateError as exc:
-        if _condition_failed(exc):
+    except (ClientError, BotoCoreError) as exc:
+        if aws.error_code(exc) == "ConditionalCheckFailedException":
             return
         logger.warning(
             "announced lead still marked pending",
@@ -214,15 +230,17 @@ def _put_events(chunk: Sequence[Lead], bus: str) -> list[bool]:
 
 
 # -- the backstop ----------------------------------------------------------------------------------
-@dataclass
 class SweepReport:
     """What one sweeper run did. ``failed`` lists lead ids (retried by the next run)."""
 
-    overdue: int = 0
-    announced: int = 0
-    skipped: int = 0  # announced or taken over by someone else meanwhile
-    failed: list[str] = field(default_factory=list)
-    deferred: bool = False  # stopped for time; the rest waits for the next run
+    __slots__ = ("announced", "deferred", "failed", "overdue", "skipped")
+
+    def __init__(self) -> None:
+        self.overdue = 0
+        self.announced = 0
+        self.skipped = 0  # announced or taken over by someone else meanwhile
+        self.failed: list[str] = []
+        self.deferred = False  # stopped for time; the rest waits for the next run
 
     def to_dict(self) -> dict[str, Any]:
         return {

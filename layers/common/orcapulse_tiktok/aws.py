@@ -1,11 +1,15 @@
-"""Lazily created boto3 clients, reused across warm invocations of a container."""
+"""Lazily created AWS clients, reused across warm invocations of a container.
+
+Made from a botocore session rather than boto3: the clients are the same, and a handler whose
+libraries do not need boto3 (PynamoDB talks to botocore) skips importing it and its resource
+layer on every cold start."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 # Lambda has a short budget per request: fail fast and let the caller's retry policy decide.
@@ -14,8 +18,9 @@ _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard",
 
 @cache
 def client(service: str) -> Any:
-    """A boto3 client for ``service``, created on first use."""
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    """A client for ``service``, created on first use (region and endpoint from the environment,
+    as boto3 would take them)."""
+    return botocore.session.get_session().create_client(service, config=_CONFIG)
 
 
 def reset_clients() -> None:

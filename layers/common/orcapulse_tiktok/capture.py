@@ -23,14 +23,13 @@ import base64
 import binascii
 import hmac
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from orcapulse_tiktok import announce, aws, clock, vault
+from orcapulse_tiktok import announce, aws, clock
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import BadRequest, DomainError, PayloadTooLarge, TransientError, Unauthorized
 from orcapulse_tiktok.models.integration import Integration, integrations
@@ -72,8 +71,7 @@ CLOCK_SKEW_SECONDS = 60
 LAST_EVENT_RESOLUTION_SECONDS = 60
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """One integration an event is routed to (from the ``by_open_id`` index)."""
 
     workspace_id: str
@@ -82,8 +80,7 @@ class Target:
     last_event_at: str | None = None
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(NamedTuple):
     """What an event did to one integration: the outcome, the lead whose announcement this
     delivery now owns (created, or taken over from a failed attempt), and when the integration saw
     activity (for ``last_event_at``; ``None`` when the event changed nothing)."""
@@ -91,6 +88,7 @@ class Applied:
     outcome: str
     owned: Lead | None = None
     active_at: float | None = None
+    created: str | None = None  # the id of the lead this event created
 
 
 def receive(body: str | None, is_base64_encoded: bool, headers: Mapping[str, Any] | None) -> str:
@@ -214,9 +212,15 @@ def _for_each(targets: list[Target], action: Callable[[Target], Applied], event:
     if failed is not None:
         raise failed
     outcome = _combine(result.outcome for _, result in applied)
+    # One line per delivery (each log line costs CPU on every event of a burst).
     logger.info(
         "webhook event handled",
-        extra={"event_type": event.type, "outcome": outcome, "integrations": len(targets)},
+        extra={
+            "event_type": event.type,
+            "outcome": outcome,
+            "integrations": len(targets),
+            "leads_created": [a.created for _, a in applied if a.created is not None],
+        },
     )
     return outcome
 
@@ -323,16 +327,8 @@ def _create_lead(
             _mark_high_intent(lead)
         return Applied(DUPLICATE, owned=_take_over(existing, now_ms))
     metrics.add_metric(name="LeadsCreated", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "lead created",
-        extra={
-            "lead_id": lead.lead_id,
-            "integration_id": target.integration_id,
-            "capture_source": capture_source,
-            "high_intent": high_intent,
-        },
-    )
-    return Applied(ACCEPTED, owned=lead, active_at=now)
+    # Logged once per delivery, with the others, in "webhook event handled".
+    return Applied(ACCEPTED, owned=lead, active_at=now, created=lead.lead_id)
 
 
 def _take_over(existing: Lead, now_ms: int) -> Lead | None:
@@ -394,6 +390,9 @@ def _set_source_state(event: WebhookEvent, target: Target, comment_id: str, stat
 def _revoke(event: WebhookEvent, removal: AuthorizationRemoved, target: Target) -> Applied:
     """TikTok already killed the token: mark the integration revoked (kept visible, with its
     reason, out of the refresh index) and delete its token secret."""
+    # Imported here: revocations are rare, and every cold webhook container would pay for it.
+    from orcapulse_tiktok import vault
+
     if target.status == "revoked":
         # A redelivery; deleting again finishes a revocation whose secret delete had failed.
         vault.delete(target.integration_id)
@@ -480,19 +479,51 @@ def _touch(target: Target, now: float) -> None:
 
 
 def _targets(open_id: str) -> list[Target]:
-    """Every integration of the TikTok account, any workspace (one Query on ``by_open_id``)."""
+    """Every integration of the TikTok account, any workspace (one Query on ``by_open_id``, paged
+    only when one account is connected to more workspaces than a page holds).
+
+    Read with the table's client and a request written once (``_ROUTE_QUERY``): this runs on every
+    delivery, and building PynamoDB models of the projected items would cost more than the rest of
+    the routing."""
+    model = integrations()
+    client: Any = model._get_connection().connection.client
+    request: dict[str, Any] = {
+        "TableName": model.Meta.table_name,
+        **_ROUTE_QUERY,
+        "ExpressionAttributeValues": {":open_id": {"S": open_id}},
+    }
+    targets: list[Target] = []
     try:
-        return [
-            Target(
-                workspace_id=i.workspace_id,
-                integration_id=i.integration_id,
-                status=i.status,
-                last_event_at=i.last_event_at,
-            )
-            for i in integrations().by_open_id.query(open_id)
-        ]
-    except PynamoDBException as exc:
+        while True:
+            page = client.query(**request)
+            targets.extend(_target(item) for item in page.get("Items", ()))
+            if "LastEvaluatedKey" not in page:
+                return targets
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except (ClientError, BotoCoreError) as exc:
         raise _transient("route event", exc) from None
+
+
+_ROUTE_QUERY = {
+    "IndexName": Integration.by_open_id.Meta.index_name,
+    "KeyConditionExpression": "#open_id = :open_id",
+    "ExpressionAttributeNames": {"#open_id": Integration.open_id.attr_name},
+}
+
+
+def _target(item: dict[str, Any]) -> Target:
+    def text(attribute: Any) -> str | None:
+        value = item.get(attribute.attr_name)
+        return value.get("S") if isinstance(value, dict) else None
+
+    return Target(
+        # An index item always carries the table's keys.
+        workspace_id=item[Integration.workspace_id.attr_name]["S"],
+        integration_id=item[Integration.integration_id.attr_name]["S"],
+        # A record without a status is not one the webhook may write leads for.
+        status=text(Integration.status) or "revoked",
+        last_event_at=text(Integration.last_event_at),
+    )
 
 
 def _credentials() -> AppCredentials:
@@ -536,23 +567,20 @@ def _log_sandbox(event: WebhookEvent) -> None:
 
 
 def _count(event_type: str, outcome: str, *, error_code: str | None = None) -> None:
-    """``WebhookEvents`` by event type and outcome (its own EMF document, so each delivery keeps
-    its dimensions whatever else the invocation emits)."""
+    """``WebhookEvents`` by event type and outcome, and ``WebhookRejected`` by error code. Each is
+    its own EMF document, so a delivery keeps its dimensions whatever else the invocation emits."""
+    _single("WebhookEvents", event_type=event_type, outcome=outcome)
+    if error_code is not None:
+        _single("WebhookRejected", error_code=error_code)
+
+
+def _single(name: str, **dimensions: str) -> None:
     with single_metric(
-        name="WebhookEvents",
+        name=name,
         unit=MetricUnit.Count,
         value=1,
         namespace=metrics.namespace,
         default_dimensions={"service": SERVICE},
     ) as metric:
-        metric.add_dimension(name="event_type", value=event_type)
-        metric.add_dimension(name="outcome", value=outcome)
-    if error_code is not None:
-        with single_metric(
-            name="WebhookRejected",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=metrics.namespace,
-            default_dimensions={"service": SERVICE},
-        ) as metric:
-            metric.add_dimension(name="error_code", value=error_code)
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)

@@ -5,8 +5,7 @@ JWT authorizer's claims, and the one mapping from domain errors to the JSON erro
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
@@ -74,8 +73,7 @@ def make_resolver(*, enable_validation: bool = False, require_caller: bool = Fal
     return app
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     user_id: str
     workspace_id: str
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import ConfigError, TransientError
@@ -12,10 +12,12 @@ from orcapulse_tiktok.errors import ConfigError, TransientError
 CACHE_SECONDS = 300
 
 
-@dataclass(frozen=True)
-class AppCredentials:
+class AppCredentials(NamedTuple):
     client_key: str
-    client_secret: str = field(repr=False)
+    client_secret: str
+
+    def __repr__(self) -> str:  # the secret never reaches a log line or a traceback
+        return f"AppCredentials(client_key={self.client_key!r}, client_secret='***')"
 
 
 def app_credentials() -> AppCredentials:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from orcapulse_tiktok.errors import BadRequest
 
@@ -49,8 +48,7 @@ MS_LIMIT = 10**13
 SECONDS_CUTOFF = 10**11
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(NamedTuple):
     client_key: str
     event: str
     create_time: int
@@ -58,8 +56,7 @@ class Envelope:
     content: str
 
 
-@dataclass(frozen=True)
-class CommentUpdate:
+class CommentUpdate(NamedTuple):
     comment_id: str
     action: str
     video_id: str | None
@@ -71,8 +68,7 @@ class CommentUpdate:
     user_id: str | None
 
 
-@dataclass(frozen=True)
-class MessageReceived:
+class MessageReceived(NamedTuple):
     message_id: str
     conversation_id: str | None
     message_type: str | None
@@ -83,8 +79,7 @@ class MessageReceived:
     to_user_id: str | None
 
 
-@dataclass(frozen=True)
-class HighIntentComment:
+class HighIntentComment(NamedTuple):
     comment_id: str
     video_id: str | None
     text: str | None
@@ -94,16 +89,14 @@ class HighIntentComment:
     timestamp_ms: int | None
 
 
-@dataclass(frozen=True)
-class AuthorizationRemoved:
+class AuthorizationRemoved(NamedTuple):
     reason: int
 
 
 Payload = CommentUpdate | MessageReceived | HighIntentComment | AuthorizationRemoved | None
 
 
-@dataclass(frozen=True)
-class WebhookEvent:
+class WebhookEvent(NamedTuple):
     """A verified, parsed delivery. ``payload`` is ``None`` for events the product only acknowledges."""
 
     envelope: Envelope

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from orcapulse_tiktok.errors import Unauthorized
 
@@ -23,8 +22,7 @@ MAX_TIMESTAMP_DIGITS = 11
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-@dataclass(frozen=True)
-class SignatureHeader:
+class SignatureHeader(NamedTuple):
     timestamp: str  # as sent: the MAC covers these exact characters
     signatures: tuple[str, ...]
 
