@@ -88,3 +88,10 @@ def test_no_handler_loads_powertools_utilities_it_does_not_use(imports):
     for name, modules in imports.items():
         bad = sorted(m for m in modules if m.startswith(prefix) and m.split(".")[2] in unused)
         assert not bad, f"{name} loads {bad[:3]}"
+
+
+def test_no_handler_imports_boto3_at_cold_start(imports):
+    # Our clients come from botocore (orcapulse_tiktok/aws.py); boto3's session and resource layer
+    # cost about 30 ms of every cold import. Powertools' parameters load it on first use only.
+    for name, modules in imports.items():
+        assert "boto3" not in _top_level(modules), f"{name} imports boto3 at cold start"

@@ -14,10 +14,8 @@ from orcapulse_tiktok.models.lead import Lead
 from tests.support.connect import connect
 from tests.support.faults import aws_calls
 from tests.support.webhooks import (
-    BusCapture,
     MovableClock,
     ScheduleContext,
-    Webhook,
     comment_content,
     high_intent_content,
     message_content,
@@ -28,21 +26,6 @@ from tests.support.webhooks import (
 )
 
 GRACE_SECONDS = announce.LEASE_MS / 1000
-
-
-@pytest.fixture
-def webhook(load_function, lambda_context, aws, tiktok_state) -> Webhook:
-    return Webhook(load_function("webhook"), lambda_context, tiktok_state)
-
-
-@pytest.fixture
-def alpha(load_function, lambda_context, tiktok, aws) -> str:
-    return connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
-
-
-@pytest.fixture
-def bus(aws) -> BusCapture:
-    return BusCapture(aws.event_bus)
 
 
 @pytest.fixture

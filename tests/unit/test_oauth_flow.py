@@ -87,6 +87,20 @@ def test_connect_stores_tokens_only_in_secrets_manager(start, callback, tiktok, 
     assert aws.items("OAuthStatesTable") == []  # the state was spent
 
 
+@pytest.mark.parametrize(("expires_in", "margin"), [(86400, 3600), (7200, 3600), (3600, 1800)])
+def test_connect_schedules_the_refresh_as_the_token_service_does(
+    start, callback, tiktok, tiktok_state, aws, expires_in, margin
+):
+    """Due ``TOKEN_REFRESH_MARGIN_SECONDS`` (1 h) before expiry, never before half the lifetime."""
+    tiktok_state.expires_in = expires_in
+    url = json_body(start())["authorize_url"]
+    assert redirect_query(callback(tiktok.approve(url, "open-id-alpha")))["status"] == "connected"
+    [item] = aws.items("IntegrationsTable")
+    [stored] = aws.token_secrets().values()
+    assert int(item["refresh_due_at"]["N"]) == stored["access_expires_at"] - margin
+    assert item["refresh_bucket"]["S"] == "tiktok"
+
+
 def test_state_cannot_be_replayed(start, callback, tiktok, aws):
     url = json_body(start())["authorize_url"]
     params = tiktok.approve(url, "open-id-alpha")

@@ -13,7 +13,6 @@ from orcapulse_tiktok.models.lead import Lead, lead_id_for
 from tests.support.connect import connect
 from tests.support.webhooks import (
     NOW_MS,
-    Webhook,
     comment_content,
     high_intent_content,
     message_content,
@@ -22,17 +21,6 @@ from tests.support.webhooks import (
 )
 
 COMMENT_ID = "7321234567890123457"
-
-
-@pytest.fixture
-def webhook(load_function, lambda_context, aws, tiktok_state) -> Webhook:
-    return Webhook(load_function("webhook"), lambda_context, tiktok_state)
-
-
-@pytest.fixture
-def alpha(load_function, lambda_context, tiktok, aws) -> str:
-    """open-id-alpha connected to workspace ws-1."""
-    return connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
 
 
 def stored_leads(aws) -> list[dict[str, Any]]:

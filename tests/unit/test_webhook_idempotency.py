@@ -14,9 +14,7 @@ from orcapulse_tiktok import clock
 from tests.support.connect import connect
 from tests.support.webhooks import (
     TIMEOUT,
-    BusCapture,
     MovableClock,
-    Webhook,
     comment_content,
     high_intent_content,
     message_content,
@@ -24,21 +22,6 @@ from tests.support.webhooks import (
     recording_aws_calls,
     status_of,
 )
-
-
-@pytest.fixture
-def webhook(load_function, lambda_context, aws, tiktok_state) -> Webhook:
-    return Webhook(load_function("webhook"), lambda_context, tiktok_state)
-
-
-@pytest.fixture
-def alpha(load_function, lambda_context, tiktok, aws) -> str:
-    return connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
-
-
-@pytest.fixture
-def bus(aws) -> BusCapture:
-    return BusCapture(aws.event_bus)
 
 
 @pytest.fixture

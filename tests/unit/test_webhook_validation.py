@@ -14,20 +14,9 @@ from hypothesis import strategies as st
 from orcapulse_tiktok.errors import Unauthorized
 from orcapulse_tiktok.tiktok import signature
 
-from tests.support.connect import connect
-from tests.support.webhooks import Webhook, comment_content, recording_aws_calls, status_of
+from tests.support.webhooks import comment_content, recording_aws_calls, status_of
 
 SECRET = "cs_0123456789abcdef"
-
-
-@pytest.fixture
-def webhook(load_function, lambda_context, aws, tiktok_state) -> Webhook:
-    return Webhook(load_function("webhook"), lambda_context, tiktok_state)
-
-
-@pytest.fixture
-def alpha(load_function, lambda_context, tiktok, aws) -> str:
-    return connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
 
 
 def nothing_stored(aws, integrations_before) -> bool:

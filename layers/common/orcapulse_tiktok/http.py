@@ -11,10 +11,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import DomainError, Forbidden, Unauthorized
-from orcapulse_tiktok.observability import logger
+from orcapulse_tiktok.proxy import NO_STORE, error_body, note_failure
 
 MAX_CLAIM_LENGTH = 256
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def error_response(
@@ -23,7 +22,7 @@ def error_response(
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": {"code": code, "message": message}}),
+        body=error_body(code, message),
         headers={**NO_STORE, **(headers or {})},
     )
 
@@ -47,8 +46,7 @@ def make_resolver(*, enable_validation: bool = False, require_caller: bool = Fal
 
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response[str]:
-        if exc.status >= 500:
-            logger.error("request failed", extra={"error_code": exc.code, "error": exc.message})
+        note_failure(exc)
         return error_response(exc.status, exc.code, exc.message)
 
     @app.not_found

@@ -238,7 +238,6 @@ def _upsert_integration(
     model = integrations()
     record = model(saved.workspace_id, integration_id)
     stamp = clock.iso(now)
-    due = tokens.access_expires_at - get_settings().refresh_margin_seconds
     record.update(
         actions=[
             Integration.platform.set("tiktok"),
@@ -255,7 +254,8 @@ def _upsert_integration(
             Integration.access_expires_at.set(tokens.access_expires_at),
             Integration.refresh_expires_at.set(tokens.refresh_expires_at),
             Integration.refresh_bucket.set(REFRESH_BUCKET),
-            Integration.refresh_due_at.set(due),
+            # The same rule the token service applies after each refresh.
+            Integration.refresh_due_at.set(tokens.refresh_due_at(get_settings().refresh_margin_seconds)),
             Integration.refresh_failures.set(0),
             Integration.refresh_lease_until.remove(),
             Integration.refresh_lease_owner.remove(),

@@ -77,25 +77,14 @@ def _count(name: str, value: int = 1) -> None:
 
 
 # -- freshness --------------------------------------------------------------------------------------
-def _lifetime(tokens: vault.StoredTokens) -> int | None:
-    if not tokens.issued_at or tokens.access_expires_at <= tokens.issued_at:
-        return None
-    return tokens.access_expires_at - tokens.issued_at
-
-
 def refresh_due_at(tokens: vault.StoredTokens) -> int:
-    """When the scheduled refresher should renew these tokens: ``TOKEN_REFRESH_MARGIN_SECONDS``
-    before the access token expires, but never earlier than half its lifetime (a short-lived token
-    would otherwise be due again the moment it is issued)."""
-    margin = get_settings().refresh_margin_seconds
-    lifetime = _lifetime(tokens)
-    if lifetime is not None:
-        margin = min(margin, lifetime // 2)
-    return tokens.access_expires_at - margin
+    """When the scheduled refresher should renew these tokens (``TOKEN_REFRESH_MARGIN_SECONDS``
+    before they expire; see ``StoredTokens.refresh_due_at``). The OAuth callback applies the same."""
+    return tokens.refresh_due_at(get_settings().refresh_margin_seconds)
 
 
 def _usable(tokens: vault.StoredTokens, now: float) -> bool:
-    lifetime = _lifetime(tokens)
+    lifetime = tokens.lifetime
     min_validity = MIN_VALIDITY_SECONDS if lifetime is None else min(MIN_VALIDITY_SECONDS, lifetime // 2)
     return tokens.access_expires_at - now > min_validity
 

@@ -28,6 +28,21 @@ class StoredTokens:
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)
 
+    @property
+    def lifetime(self) -> int | None:
+        """Seconds the access token was issued for, when the record knows its issue time."""
+        if not self.issued_at or self.access_expires_at <= self.issued_at:
+            return None
+        return self.access_expires_at - self.issued_at
+
+    def refresh_due_at(self, margin_seconds: int) -> int:
+        """When the scheduled refresher should renew these tokens: ``margin_seconds`` before the
+        access token expires, but never earlier than half its lifetime (a short-lived token would
+        otherwise be due again the moment it is issued)."""
+        lifetime = self.lifetime
+        margin = margin_seconds if lifetime is None else min(margin_seconds, lifetime // 2)
+        return self.access_expires_at - margin
+
     def to_json(self) -> str:
         data = asdict(self)
         data["scopes"] = list(self.scopes)
