@@ -127,3 +127,13 @@ def test_revoke_success_is_an_empty_object(client):
     responses.post(f"{API}/v2/oauth/revoke/", json={})
     client.revoke(CREDS, "act.token")
     assert "token=act.token" in responses.calls[0].request.body
+
+
+def test_stored_tokens_and_app_credentials_hide_their_secrets_in_repr():
+    from orcapulse_tiktok.vault import StoredTokens
+
+    tokens = StoredTokens("open-1", ("user.info.basic",), 2, 3, 1, "act.SECRET-A", "rft.SECRET-R")
+    creds = AppCredentials(client_key="ck", client_secret="cs-SECRET")
+    for text in (repr(tokens), str(tokens), f"{[tokens, creds]}", repr(creds), str(creds)):
+        assert "SECRET" not in text
+    assert StoredTokens.from_json(tokens.to_json()) == tokens

@@ -6,8 +6,7 @@ finishes what an earlier one started."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, GetError, PynamoDBException, QueryError
 
@@ -17,8 +16,7 @@ from orcapulse_tiktok.models.integration import Integration, integrations, is_in
 from orcapulse_tiktok.observability import logger, metrics
 
 
-@dataclass(frozen=True)
-class Disconnected:
+class Disconnected(NamedTuple):
     integration_id: str
     revoked: bool
 

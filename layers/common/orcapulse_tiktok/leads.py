@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -59,8 +58,7 @@ _INDEXES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class LeadFilters:
+class LeadFilters(NamedTuple):
     """The listing's filters, already validated at the HTTP edge (values are known enum members)."""
 
     platform: str | None = None
@@ -71,8 +69,7 @@ class LeadFilters:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
-class QueryStats:
+class QueryStats(NamedTuple):
     """What a page cost: DynamoDB calls, items read, items returned, capacity units consumed."""
 
     calls: int = 0
@@ -81,16 +78,14 @@ class QueryStats:
     capacity_units: float = 0.0
 
 
-@dataclass(frozen=True)
-class LeadPage:
+class LeadPage(NamedTuple):
     items: list[dict[str, Any]]
     next_cursor: str | None
     stats: QueryStats
 
 
-@dataclass(frozen=True)
-class _Plan:
-    index: str
+class _Plan(NamedTuple):
+    index_name: str
     hash_attr: str
     hash_value: str
     lower: str | None
@@ -100,7 +95,7 @@ class _Plan:
 
     def fingerprint(self) -> str:
         return cursor.fingerprint(
-            [self.index, self.hash_value, self.lower, self.upper, [list(f) for f in self.post_filters]]
+            [self.index_name, self.hash_value, self.lower, self.upper, [list(f) for f in self.post_filters]]
         )
 
 
@@ -170,7 +165,7 @@ def _request(plan: _Plan) -> dict[str, Any]:
         values[":hi"] = {"S": plan.upper}
     request: dict[str, Any] = {
         "TableName": get_settings().require("leads_table"),
-        "IndexName": plan.index,
+        "IndexName": plan.index_name,
         "KeyConditionExpression": condition,
         "ScanIndexForward": False,
         "ReturnConsumedCapacity": "TOTAL",
@@ -261,7 +256,7 @@ def list_leads(
     if len(rows) > limit:
         resume_at = page[-1]["sort_key"]["S"]
     stats = QueryStats(calls=calls, evaluated=evaluated, returned=len(page), capacity_units=units)
-    logger.debug("leads page", extra={"index": plan.index, **asdict(stats)})
+    logger.debug("leads page", extra={"index": plan.index_name, **stats._asdict()})
     metrics.add_metric(name="LeadsPageQueries", unit="Count", value=calls)
     return LeadPage(
         items=[Lead.from_raw_data(row).to_public() for row in page],

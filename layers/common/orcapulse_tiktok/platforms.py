@@ -4,19 +4,16 @@ enums from here, and ``GET /platforms`` serves it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class CaptureSource:
+class CaptureSource(NamedTuple):
     id: str
     label: str
     reserved: bool = False  # in the schema, not produced by this deployment yet
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(NamedTuple):
     id: str
     label: str
     capture_sources: tuple[CaptureSource, ...]

@@ -7,8 +7,7 @@ from the integration id under ``TOKEN_SECRET_PREFIX`` (the functions' IAM polici
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,15 +17,21 @@ from orcapulse_tiktok.errors import TransientError
 from orcapulse_tiktok.observability import logger
 
 
-@dataclass(frozen=True)
-class StoredTokens:
+class StoredTokens(NamedTuple):
     open_id: str
     scopes: tuple[str, ...]
     access_expires_at: int
     refresh_expires_at: int
     issued_at: int
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
+    access_token: str
+    refresh_token: str
+
+    def __repr__(self) -> str:  # the tokens never reach a log line or a traceback
+        return (
+            f"StoredTokens(open_id={self.open_id!r}, scopes={self.scopes!r}, "
+            f"access_expires_at={self.access_expires_at}, refresh_expires_at={self.refresh_expires_at}, "
+            f"issued_at={self.issued_at}, access_token='***', refresh_token='***')"
+        )
 
     @property
     def lifetime(self) -> int | None:
@@ -44,7 +49,7 @@ class StoredTokens:
         return self.access_expires_at - margin
 
     def to_json(self) -> str:
-        data = asdict(self)
+        data = self._asdict()
         data["scopes"] = list(self.scopes)
         return json.dumps(data)
 
