@@ -10,7 +10,6 @@ targets are about the warm path; the cold one shows what the per-container cache
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import json
 import os
@@ -19,13 +18,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from bench.recorder import Recorder, Window
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def configure_environment() -> None:
@@ -90,14 +86,9 @@ class Stack:
 
     def function(self, name: str) -> ModuleType:
         if name not in self.modules:
-            module_name = f"bench_function_{name}_app"
-            spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-            assert spec
-            assert spec.loader
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            self.modules[name] = module
+            from tests.support.functions import import_function
+
+            self.modules[name] = import_function(name, f"bench_function_{name}_app")
         return self.modules[name]
 
     def call(self, name: str, event: dict[str, Any]) -> dict[str, Any]:

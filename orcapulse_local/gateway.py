@@ -17,20 +17,20 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import jwt
 
 from orcapulse_local.lambda_runtime import LambdaRuntime
+from orcapulse_local.serving import LocalServer
 from orcapulse_local.template import Context, Route, http_routes, resolve, resources_of_type
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -441,9 +441,7 @@ class Gateway:
         self.cors: Cors | None = None
         # The socket is bound now, so the URL is known before the deployment is resolved (the
         # front end and the OAuth callback of the local deployment are on this very gateway).
-        self._server = _Server((host, port), _Handler)
-        self._server.gateway = self
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer[Gateway] = LocalServer((host, port), _Handler, self, "gateway")
 
     def configure(self, ctx: Context, runtime: LambdaRuntime) -> None:
         """Resolve the authorizer and CORS settings for the deployment and attach the functions."""
@@ -454,23 +452,13 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), name="gateway", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        # shutdown() waits for serve_forever() to finish: never call it if it never started (a
-        # stack whose start-up failed half-way would hang here instead of reporting the failure).
-        if self._thread is not None:
-            self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
+        self._server.stop()
 
     # The whole request path, without sockets: tests call it directly too.
     def handle(self, request: Request) -> Response:
@@ -523,15 +511,9 @@ def _decoded_path(raw_path: str) -> str:
     return "/".join(unquote(p) for p in raw_path.split("/")) if "%" in raw_path else raw_path
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    gateway: Gateway
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: LocalServer[Gateway]
     server_version = "orcapulse-local-gateway"
 
     def _dispatch(self) -> None:
@@ -554,9 +536,9 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             source_ip=self.client_address[0],
         )
-        response = self.server.gateway.handle(request)
+        response = self.server.owner.handle(request)
         self._send(response)
-        log = self.server.gateway.access_log
+        log = self.server.owner.access_log
         if log is not None:
             log(f"{self.command} {path} {response.status} {(time.monotonic() - started) * 1000:.0f}ms")
 

@@ -57,7 +57,10 @@ for _tag in (
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        template = yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(template, dict):
+        raise ValueError(f"{path.name} is not a template (a YAML mapping)")
+    return template
 
 
 @dataclass

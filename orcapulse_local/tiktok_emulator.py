@@ -23,13 +23,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
 from orcapulse_local import config
+from orcapulse_local.serving import LocalServer
 from orcapulse_local.tiktok_state import ENDPOINTS, TikTokState
 
 AUTHORIZE_PATH = "/v2/auth/authorize/"
@@ -217,28 +218,17 @@ class TikTokEmulator:
         self.deliveries: dict[str, Delivery] = {}
         self.last_authorized: str | None = None
         self._lock = threading.Lock()
-        self._server = _Server((host, port), _Handler)
-        self._server.emulator = self
-        self._thread: threading.Thread | None = None
+        self._server: LocalServer[TikTokEmulator] = LocalServer((host, port), _Handler, self, "tiktok")
 
     @property
     def url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), name="tiktok", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        # shutdown() waits for serve_forever(): never call it if the server never started.
-        if self._thread is not None:
-            self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
+        self._server.stop()
 
     # -- Login Kit ---------------------------------------------------------------------------------
     def check_authorize(self, params: dict[str, str]) -> str | None:
@@ -350,15 +340,9 @@ class TikTokEmulator:
             }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    emulator: TikTokEmulator
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: LocalServer[TikTokEmulator]
     server_version = "tiktok-emulator"
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -394,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def emulator(self) -> TikTokEmulator:
-        return self.server.emulator
+        return self.server.owner
 
     def _fault(self, endpoint: str) -> bool:
         fault = self.emulator.state.take_fault(endpoint)

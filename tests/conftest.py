@@ -5,7 +5,6 @@ logs contain a token, a code or the client secret."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 import re
@@ -13,7 +12,6 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,9 +22,8 @@ from moto import mock_aws
 
 from orcapulse_local.tiktok_state import TikTokState
 from tests.support.deployment import CONTEXT, table_kwargs
+from tests.support.functions import import_function
 from tests.support.tiktok_fake import TikTokFake
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def reset_process_caches() -> None:
@@ -155,12 +152,7 @@ def load_function() -> Iterator[Callable[[str], ModuleType]]:
 
     def load(name: str) -> ModuleType:
         module_name = f"function_{name}_app"
-        spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-        assert spec
-        assert spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        module = import_function(name, module_name)
         loaded.append(module_name)
         return module
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import importlib.util
 import json
 import sys
 import time
@@ -19,7 +18,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from unittest import mock
@@ -31,10 +29,10 @@ from orcapulse_local.tiktok_state import TikTokState
 from tests.support.deployment import FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
 from tests.support.faults import Call, ExternalCalls, external_calls
+from tests.support.functions import import_function
 from tests.support.tiktok_fake import TikTokFake
 from tests.support.webhooks import BusCapture, comment_content
 
-ROOT = Path(__file__).resolve().parents[2]
 CALLBACK_PATH = "/integrations/tiktok/oauth/callback"
 CALLBACK_REASONS = {
     "access_denied",
@@ -60,13 +58,7 @@ class Functions:
     def __call__(self, name: str) -> ModuleType:
         if name not in self.loaded:
             module_name = f"faults_function_{name}_app_{uuid.uuid4().hex[:8]}"
-            spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-            assert spec
-            assert spec.loader
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            self.loaded[name] = module
+            self.loaded[name] = import_function(name, module_name)
         return self.loaded[name]
 
     def close(self) -> None:

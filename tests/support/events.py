@@ -7,6 +7,7 @@ import base64
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -100,3 +101,26 @@ def http_event(
 
 def json_body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
+
+
+# -- scheduled functions ---------------------------------------------------------------------------
+@dataclass
+class ScheduleContext:
+    """A Lambda context for a scheduled function, with its own time budget."""
+
+    function_name: str = "lead-publisher"
+    remaining_ms: int = 60_000
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = "0f6a7c4e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What EventBridge Scheduler delivers with the template's ``Input``."""
+    return {"execution_id": str(uuid.uuid4()), "scheduled_time": "2026-11-25T08:00:00Z"}

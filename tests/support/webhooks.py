@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -248,25 +247,6 @@ def pending_announcements(items: list[dict[str, Any]]) -> dict[str, int]:
 
 
 # -- the scheduled backstop and time ----------------------------------------------------------------
-@dataclass
-class ScheduleContext:
-    """A Lambda context for a scheduled function, with its own time budget."""
-
-    remaining_ms: int = 60_000
-    function_name: str = "lead-publisher"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:lead-publisher"
-    aws_request_id: str = "0f6a7c4e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
-def scheduled_event() -> dict[str, Any]:
-    """What EventBridge Scheduler delivers with the template's ``Input``."""
-    return {"execution_id": str(uuid.uuid4()), "scheduled_time": "2026-11-25T08:00:00Z"}
-
-
 class MovableClock:
     """``orcapulse_tiktok.clock.now`` as real time plus an offset the test moves forward. TikTok
     signs with the real time, so an offset inside the signature window (300 s) keeps deliveries

@@ -12,16 +12,15 @@ from orcapulse_tiktok import announce, clock
 from orcapulse_tiktok.models.lead import Lead
 
 from tests.support.connect import connect
+from tests.support.events import ScheduleContext, scheduled_event
 from tests.support.faults import aws_calls
 from tests.support.webhooks import (
     MovableClock,
-    ScheduleContext,
     comment_content,
     high_intent_content,
     message_content,
     pending_announcements,
     recording_aws_calls,
-    scheduled_event,
     status_of,
 )
 

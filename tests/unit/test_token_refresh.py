@@ -4,8 +4,6 @@ on the sparse ``by_refresh_due`` index and refreshes them against the rotating T
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from orcapulse_tiktok import clock
 from orcapulse_tiktok.models.integration import Integration, integrations
 
 from tests.support.connect import connect
+from tests.support.events import ScheduleContext, scheduled_event
 from tests.support.faults import aws_calls
 from tests.unit.test_tokens import DAY, FrozenClock, burn_refresh_token, refresh_calls
 
@@ -26,31 +25,17 @@ def now(monkeypatch) -> FrozenClock:
     return frozen
 
 
-@dataclass
-class SchedulerContext:
+def refresher_context(remaining_ms: int = 300_000) -> ScheduleContext:
     """A Lambda context with the refresher's own time budget."""
-
-    remaining_ms: int = 300_000
-    function_name: str = "token-refresh"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:token-refresh"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
-def scheduled_event() -> dict[str, Any]:
-    """What EventBridge Scheduler delivers with the template's ``Input``."""
-    return {"execution_id": str(uuid.uuid4()), "scheduled_time": "2026-11-25T08:00:00Z"}
+    return ScheduleContext(function_name="token-refresh", remaining_ms=remaining_ms)
 
 
 @pytest.fixture
 def run(load_function, aws):
     module = load_function("token_refresh")
 
-    def invoke(context: SchedulerContext | None = None) -> dict[str, Any]:
-        return module.lambda_handler(scheduled_event(), context or SchedulerContext())
+    def invoke(context: ScheduleContext | None = None) -> dict[str, Any]:
+        return module.lambda_handler(scheduled_event(), context or refresher_context())
 
     return invoke
 
@@ -182,7 +167,7 @@ def test_no_refresh_starts_without_time_to_finish_it(aws, tiktok, now, connect_a
     key = connect_as("ws-a", "open-id-alpha")
     now.advance(DAY - MARGIN + 1)
 
-    report = run(SchedulerContext(remaining_ms=5_000))
+    report = run(refresher_context(remaining_ms=5_000))
 
     assert report["deferred"] == 1
     assert refresh_calls(tiktok) == 0
