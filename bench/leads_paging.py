@@ -158,23 +158,12 @@ def _modelled_rcu(call: _Call) -> float:
 def _environment() -> Iterator[dict[str, str]]:
     """Fake credentials, the leads_query function's environment from the template, tracing and
     metrics output off; restored afterwards."""
+    from bench.scenarios import offline_aws
     from tests.support.deployment import function_env
 
     saved = dict(os.environ)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
+    offline_aws()
+    os.environ.update({"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
     env = function_env("LeadsQueryFunction")
     os.environ.update(env)
     try:

@@ -24,9 +24,9 @@ from typing import Any
 from bench.recorder import Recorder, Window
 
 
-def configure_environment() -> None:
-    """What the test suite's root conftest does: fake credentials before any client exists, tracing
-    off (no X-Ray daemon here), and the functions' environment from the template."""
+def offline_aws() -> None:
+    """Fake credentials before any client exists (moto answers in-process), no profile or endpoint
+    from the developer's shell, and tracing off (there is no X-Ray daemon here)."""
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -39,6 +39,12 @@ def configure_environment() -> None:
     )
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
+
+
+def configure_environment() -> None:
+    """What the test suite's root conftest does: ``offline_aws`` and the functions' environment
+    from the template."""
+    offline_aws()
     from tests.support.deployment import TEST_ENVIRONMENT
 
     os.environ.update(TEST_ENVIRONMENT)

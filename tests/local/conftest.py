@@ -15,12 +15,8 @@ from orcapulse_local.stack import LocalStack
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    local = LocalStack(Ports.ephemeral(), log_sink=None, run_schedules=False)
-    local.start()
-    try:
+    with LocalStack(Ports.ephemeral(), log_sink=None, run_schedules=False) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture
