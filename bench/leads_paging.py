@@ -37,7 +37,6 @@ import argparse
 import base64
 import contextlib
 import gc
-import importlib.util
 import itertools
 import json
 import math
@@ -51,7 +50,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKSPACES = 20
 TARGET = "ws-bench"
 TARGET_SHARE = 0.4
@@ -175,45 +173,27 @@ def _environment() -> Iterator[dict[str, str]]:
 
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
-    """The handler's EMF metric lines go to stdout; keep them out of the report."""
+    """The handler's EMF metric lines go to stdout; keep them (and Powertools' warning about
+    invocations without metrics) out of the report."""
     import warnings
 
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "w") as devnull, warnings.catch_warnings():
+    from bench.scenarios import quiet_stdout
+
+    with quiet_stdout(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        os.dup2(devnull.fileno(), 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
+        yield
 
 
 def _forget_process_caches() -> None:
-    from aws_lambda_powertools.utilities import parameters
-    from orcapulse_tiktok import aws
-    from orcapulse_tiktok.config import get_settings
-    from orcapulse_tiktok.models.integration import Integration
-    from orcapulse_tiktok.models.lead import Lead
+    from tests.conftest import reset_process_caches
 
-    get_settings.cache_clear()
-    aws.reset_clients()
-    parameters.clear_caches()
-    for model in (Lead, Integration):
-        model._connection = None
+    reset_process_caches()
 
 
 def _load_handler() -> ModuleType:
-    name = "bench_leads_query_app"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / "leads_query" / "app.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    from tests.support.functions import import_function
+
+    return import_function("leads_query", "bench_leads_query_app")
 
 
 def _leads(size: int) -> tuple[list[Any], str]:
