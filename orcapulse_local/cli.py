@@ -78,8 +78,7 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    while not stopping.wait(0.5):
-        pass
+    stopping.wait()  # the main thread runs the handlers: a signal interrupts the wait
     print("\nStopping the local stack…", flush=True)
     stack.stop()
     print("Stopped.", flush=True)

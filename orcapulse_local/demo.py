@@ -19,7 +19,7 @@ Say = Callable[[str], None]
 
 
 class DemoFailed(Exception):
-    pass
+    """A step of the demo did not get the answer the product promises."""
 
 
 def check(condition: bool, message: str) -> None:

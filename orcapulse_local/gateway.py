@@ -156,7 +156,7 @@ class RouteTable:
 
 # -- the JWT authorizer ---------------------------------------------------------------------------
 class AuthorizerError(Exception):
-    pass
+    """The request carries no token the JWT authorizer would accept (API Gateway answers 401)."""
 
 
 @dataclass(frozen=True)

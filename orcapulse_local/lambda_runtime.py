@@ -117,7 +117,7 @@ class Invocation:
 
 
 class _Timeout(Exception):
-    pass
+    """The invocation outlived the function's configured timeout."""
 
 
 class _Worker:

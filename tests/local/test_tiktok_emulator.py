@@ -37,7 +37,7 @@ class _Receiver(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def log_message(self, *args: Any) -> None:
-        pass
+        """Keep the receiver's access log out of the test output."""
 
 
 @pytest.fixture(scope="module")
