@@ -289,7 +289,9 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
 
         recorder = _Recorder()
         recorder.install(aws.client("dynamodb").meta.events)
-        context = _Context()
+        from tests.support.events import LambdaContext
+
+        context = LambdaContext(function_name="bench-leads-query")
 
         def call(query: dict[str, str]) -> tuple[dict[str, Any], PageCost]:
             event = http_event("GET", "/social-leads", query=query, jwt_claims=claims(workspace=TARGET))
@@ -376,17 +378,6 @@ def _aggregate(costs: Iterator[PageCost]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-@dataclass
-class _Context:
-    function_name: str = "bench-leads-query"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-leads-query"
-    aws_request_id: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 15000
 
 
 def run(sizes: tuple[int, ...] = (1_000, 100_000), *, repeats: int = 2) -> dict[str, Any]:

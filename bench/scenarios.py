@@ -110,8 +110,9 @@ def running_stack(recorder: Recorder) -> Iterator[Stack]:
     from moto import mock_aws
 
     from orcapulse_local.tiktok_state import TikTokState
-    from tests.conftest import LambdaContext, reset_process_caches
+    from tests.conftest import reset_process_caches
     from tests.support.deployment import CONTEXT, table_kwargs
+    from tests.support.events import LambdaContext
     from tests.support.tiktok_fake import TikTokFake
 
     state = TikTokState()

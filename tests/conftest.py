@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -22,6 +21,7 @@ from moto import mock_aws
 
 from orcapulse_local.tiktok_state import TikTokState
 from tests.support.deployment import CONTEXT, table_kwargs
+from tests.support.events import LambdaContext
 from tests.support.functions import import_function
 from tests.support.tiktok_fake import TikTokFake
 
@@ -42,20 +42,6 @@ def reset_process_caches() -> None:
     parameters.clear_caches()
     for model in (Integration, Lead, OAuthState):
         model._connection = None
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = ""
-
-    def __post_init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 15000
 
 
 @pytest.fixture

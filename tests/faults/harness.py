@@ -92,7 +92,8 @@ def new_state() -> TikTokState:
 @contextlib.contextmanager
 def environment(state: TikTokState | None = None) -> Iterator[Env]:
     """moto + the TikTok fake + the handlers, without pytest fixtures (for collection time)."""
-    from tests.conftest import LambdaContext, aws_environment
+    from tests.conftest import aws_environment
+    from tests.support.events import LambdaContext
 
     state = state or new_state()
     functions = Functions()

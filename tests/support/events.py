@@ -7,7 +7,7 @@ import base64
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -103,15 +103,15 @@ def json_body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-# -- scheduled functions ---------------------------------------------------------------------------
+# -- Lambda context and scheduled functions ---------------------------------------------------------------------------
 @dataclass
-class ScheduleContext:
-    """A Lambda context for a scheduled function, with its own time budget."""
+class LambdaContext:
+    """The context Lambda passes a handler: what Powertools reads, and the time budget left."""
 
-    function_name: str = "lead-publisher"
-    remaining_ms: int = 60_000
+    function_name: str = "test-function"
+    remaining_ms: int = 15_000
     memory_limit_in_mb: int = 512
-    aws_request_id: str = "0f6a7c4e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def invoked_function_arn(self) -> str:

@@ -17,6 +17,18 @@ from orcapulse_tiktok.models.lead import Author, Lead, lead_id_for, leads
 
 from tests.support.events import claims, http_event, json_body
 
+# The query parameters of GET /social-leads, in the order DESIGN.md and the OpenAPI document list them.
+LISTING_PARAMETERS = (
+    "platform",
+    "capture_source",
+    "status",
+    "integration_id",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+)
+
 BASE_MS = 1_790_000_000_000  # 2026-09-21T…Z; one lead per second after it unless told otherwise
 _serial = itertools.count(1)
 

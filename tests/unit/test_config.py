@@ -33,6 +33,7 @@ def test_defaults_apply_when_optional_values_are_absent():
         ("WEBHOOK_TOLERANCE_SECONDS", "soon"),
         ("WEBHOOK_TOLERANCE_SECONDS", "0"),
         ("TIKTOK_API_BASE_URL", "ftp://example.com"),
+        ("TIKTOK_AUTH_URL", "tiktok.com/v2/auth/authorize/"),
         ("TIKTOK_REDIRECT_URI", "/relative/callback"),
         ("FRONTEND_URL", "not a url"),
         ("TIKTOK_SCOPES", " , "),
@@ -49,6 +50,9 @@ def test_invalid_values_name_their_variable(name, value):
     [
         ("redirect_uri", "TIKTOK_REDIRECT_URI"),
         ("leads_table", "LEADS_TABLE"),
+        ("integrations_table", "INTEGRATIONS_TABLE"),
+        ("oauth_states_table", "OAUTH_STATES_TABLE"),
+        ("event_bus_name", "EVENT_BUS_NAME"),
         ("app_secret_id", "TIKTOK_APP_SECRET_ID"),
     ],
 )
@@ -71,3 +75,34 @@ def test_handler_reports_missing_configuration_as_500(load_function, lambda_cont
     assert error["code"] == "configuration_error"
     assert "TIKTOK_REDIRECT_URI" in error["message"]
     get_settings.cache_clear()
+
+
+def test_every_documented_variable_is_read_as_written():
+    """DESIGN.md §4, name for name: an independent caller configures the functions this way."""
+    env = {
+        "TIKTOK_APP_SECRET_ID": "app/secret",
+        "TIKTOK_REDIRECT_URI": "https://api.example.test/integrations/tiktok/oauth/callback",
+        "TIKTOK_SCOPES": "user.info.basic,video.list",
+        "TIKTOK_AUTH_URL": "http://127.0.0.1:3001/v2/auth/authorize/",
+        "TIKTOK_API_BASE_URL": "http://127.0.0.1:3001",
+        "FRONTEND_URL": "https://app.example.test",
+        "WEBHOOK_MODE": "sandbox",
+        "WEBHOOK_TOLERANCE_SECONDS": "120",
+        "WORKSPACE_CLAIM": "org_id",
+        "EVENT_BUS_NAME": "leads-bus",
+        "INTEGRATIONS_TABLE": "integrations",
+        "OAUTH_STATES_TABLE": "oauth-states",
+        "LEADS_TABLE": "leads",
+    }
+    settings = Settings.from_env(env)
+    assert settings.app_secret_id == "app/secret"
+    assert settings.redirect_uri == env["TIKTOK_REDIRECT_URI"]
+    assert settings.scopes == ("user.info.basic", "video.list")
+    assert settings.auth_url == env["TIKTOK_AUTH_URL"]
+    assert settings.api_base_url == "http://127.0.0.1:3001"
+    assert settings.frontend_url == "https://app.example.test"
+    assert settings.webhook_mode == "sandbox"
+    assert settings.webhook_tolerance_seconds == 120
+    assert settings.workspace_claim == "org_id"
+    assert (settings.event_bus_name, settings.integrations_table) == ("leads-bus", "integrations")
+    assert (settings.oauth_states_table, settings.leads_table) == ("oauth-states", "leads")

@@ -12,7 +12,7 @@ from orcapulse_tiktok import announce, clock
 from orcapulse_tiktok.models.lead import Lead
 
 from tests.support.connect import connect
-from tests.support.events import ScheduleContext, scheduled_event
+from tests.support.events import LambdaContext, scheduled_event
 from tests.support.faults import aws_calls
 from tests.support.webhooks import (
     MovableClock,
@@ -34,12 +34,17 @@ def now(monkeypatch) -> MovableClock:
     return moving
 
 
+def publisher_context(remaining_ms: int = 60_000) -> LambdaContext:
+    """A Lambda context with the backstop's own time budget."""
+    return LambdaContext(function_name="lead-publisher", remaining_ms=remaining_ms)
+
+
 @pytest.fixture
 def sweep(load_function, aws):
     module = load_function("lead_publisher")
 
-    def run(context: ScheduleContext | None = None) -> dict:
-        return module.lambda_handler(scheduled_event(), context or ScheduleContext())
+    def run(context: LambdaContext | None = None) -> dict:
+        return module.lambda_handler(scheduled_event(), context or publisher_context())
 
     return run
 
@@ -301,7 +306,7 @@ def test_sweeps_send_ten_entries_per_call_and_report_failures_for_the_next_run(
 def test_a_sweep_short_of_time_defers_the_rest(webhook, alpha, aws, bus, now, sweep):
     stuck_lead(webhook)
     now.advance(GRACE_SECONDS + 1)
-    assert sweep(ScheduleContext(remaining_ms=announce.SWEEP_BUDGET_MS - 1))["deferred"] is True
+    assert sweep(publisher_context(remaining_ms=announce.SWEEP_BUDGET_MS - 1))["deferred"] is True
     assert len(pending(aws)) == 1
     assert sweep()["announced"] == 1
 

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from orcapulse_tiktok.platforms import CAPTURE_SOURCE_IDS, LEAD_STATUSES, PLATFORM_IDS
 
 from tests.support.events import claims, json_body
-from tests.support.leads import ReadApi, build_lead, integration_of, record_dynamodb_calls, save_all
+from tests.support.leads import (
+    LISTING_PARAMETERS,
+    ReadApi,
+    build_lead,
+    integration_of,
+    record_dynamodb_calls,
+    save_all,
+)
 
 BAD_VALUES = {
     "platform": ["", "TikTok", "myspace", "tiktok,instagram", " tiktok", "tiktok\x00"],
@@ -116,19 +123,7 @@ def test_an_unknown_route_is_404_in_the_error_shape(api):
 )
 @given(
     query=st.dictionaries(
-        st.sampled_from(
-            [
-                "platform",
-                "capture_source",
-                "status",
-                "integration_id",
-                "since",
-                "until",
-                "limit",
-                "cursor",
-                "x",
-            ]
-        ),
+        st.sampled_from([*LISTING_PARAMETERS, "x"]),
         st.one_of(
             st.text(max_size=40),
             st.sampled_from(

@@ -9,6 +9,7 @@ import pytest
 from orcapulse_tiktok.platforms import CAPTURE_SOURCE_IDS, LEAD_STATUSES, PLATFORM_IDS
 
 from scripts.gen_openapi import OUTPUT, document, render
+from tests.support.leads import LISTING_PARAMETERS
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +65,7 @@ def _enum(parameter: dict) -> list[str]:
 
 def test_parameters_carry_the_platform_configuration_enums_and_limits(generated):
     params = {p["name"]: p for p in generated["paths"]["/social-leads"]["get"]["parameters"]}
-    assert list(params) == [
-        "platform",
-        "capture_source",
-        "status",
-        "integration_id",
-        "since",
-        "until",
-        "limit",
-        "cursor",
-    ]
+    assert list(params) == list(LISTING_PARAMETERS)
     assert _enum(params["platform"]) == list(PLATFORM_IDS)
     assert _enum(params["capture_source"]) == list(CAPTURE_SOURCE_IDS)
     assert _enum(params["status"]) == list(LEAD_STATUSES)

@@ -11,7 +11,7 @@ from orcapulse_tiktok import clock
 from orcapulse_tiktok.models.integration import Integration, integrations
 
 from tests.support.connect import connect
-from tests.support.events import ScheduleContext, scheduled_event
+from tests.support.events import LambdaContext, scheduled_event
 from tests.support.faults import aws_calls
 from tests.unit.test_tokens import DAY, FrozenClock, burn_refresh_token, refresh_calls
 
@@ -25,16 +25,16 @@ def now(monkeypatch) -> FrozenClock:
     return frozen
 
 
-def refresher_context(remaining_ms: int = 300_000) -> ScheduleContext:
+def refresher_context(remaining_ms: int = 300_000) -> LambdaContext:
     """A Lambda context with the refresher's own time budget."""
-    return ScheduleContext(function_name="token-refresh", remaining_ms=remaining_ms)
+    return LambdaContext(function_name="token-refresh", remaining_ms=remaining_ms)
 
 
 @pytest.fixture
 def run(load_function, aws):
     module = load_function("token_refresh")
 
-    def invoke(context: ScheduleContext | None = None) -> dict[str, Any]:
+    def invoke(context: LambdaContext | None = None) -> dict[str, Any]:
         return module.lambda_handler(scheduled_event(), context or refresher_context())
 
     return invoke

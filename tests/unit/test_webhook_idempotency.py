@@ -15,6 +15,7 @@ from tests.support.connect import connect
 from tests.support.webhooks import (
     TIMEOUT,
     MovableClock,
+    Webhook,
     comment_content,
     high_intent_content,
     message_content,
@@ -22,6 +23,20 @@ from tests.support.webhooks import (
     recording_aws_calls,
     status_of,
 )
+
+
+def deliver_concurrently(webhook: Webhook, body: bytes, threads: int) -> list[tuple[int, str]]:
+    """``threads`` deliveries of one body, each signed as TikTok signs every attempt, released
+    together; their (status, outcome) in delivery order."""
+    start = threading.Barrier(threads)
+
+    def deliver(_: int) -> tuple[int, str]:
+        headers = webhook.signed(body)
+        start.wait()
+        return status_of(webhook.post(body, headers))
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(deliver, range(threads)))
 
 
 @pytest.fixture
@@ -72,15 +87,7 @@ def test_concurrent_deliveries_of_one_event_make_one_lead(
 ):
     body = tiktok_state.envelope(event, "open-id-alpha", content)
     threads = 8
-    start = threading.Barrier(threads)
-
-    def deliver(_: int) -> tuple[int, str]:
-        headers = webhook.signed(body)
-        start.wait()
-        return status_of(webhook.post(body, headers))
-
-    with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(deliver, range(threads)))
+    results = deliver_concurrently(webhook, body, threads)
 
     assert sorted(results) == [(200, "accepted")] + [(200, "duplicate")] * (threads - 1)
     [item] = aws.items("LeadsTable")
@@ -96,15 +103,7 @@ def test_concurrent_fan_out_to_two_workspaces(
     connect(load_function, lambda_context, tiktok, workspace="ws-1", open_id="open-id-alpha")
     connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
     body = webhook.state.envelope("comment.update", "open-id-alpha", comment_content())
-    start = threading.Barrier(6)
-
-    def deliver(_: int) -> tuple[int, str]:
-        headers = webhook.signed(body)
-        start.wait()
-        return status_of(webhook.post(body, headers))
-
-    with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(deliver, range(6)))
+    results = deliver_concurrently(webhook, body, 6)
 
     # Each delivery may win one workspace's put and lose the other's: "accepted" then means it
     # created at least one lead. What matters is one lead per workspace, written and announced
@@ -126,15 +125,7 @@ def test_concurrent_redeliveries_after_a_failed_announcement_announce_it_once(
         assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
     assert len(pending_announcements(aws.items("LeadsTable"))) == 1
     threads = 6
-    start = threading.Barrier(threads)
-
-    def deliver(_: int) -> tuple[int, str]:
-        headers = webhook.signed(body)
-        start.wait()
-        return status_of(webhook.post(body, headers))
-
-    with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(deliver, range(threads)))
+    results = deliver_concurrently(webhook, body, threads)
 
     # One redelivery claims the announcement; the others find it claimed and leave it alone.
     assert results == [(200, "duplicate")] * threads

@@ -237,19 +237,7 @@ def _apply(event: WebhookEvent, target: Target) -> Applied:
     payload = event.payload
     if isinstance(payload, CommentUpdate):
         if payload.action == "insert":
-            return _create_lead(
-                event,
-                target,
-                capture_source="tiktok_comment",
-                object_key=f"comment:{payload.comment_id}",
-                author=_comment_author(payload.user_id, payload.unique_identifier),
-                message=payload.text,
-                source_ref={
-                    "video_id": payload.video_id,
-                    "comment_id": payload.comment_id,
-                    "parent_comment_id": payload.parent_comment_id,
-                },
-            )
+            return _comment_lead(event, target, payload, parent_comment_id=payload.parent_comment_id)
         state = SOURCE_STATES.get(payload.action)
         if state is None:
             return Applied(IGNORED)
@@ -265,22 +253,35 @@ def _apply(event: WebhookEvent, target: Target) -> Applied:
             source_ref={"conversation_id": payload.conversation_id, "message_id": payload.message_id},
         )
     if isinstance(payload, HighIntentComment):
-        return _create_lead(
-            event,
-            target,
-            capture_source="tiktok_comment",
-            object_key=f"comment:{payload.comment_id}",
-            author=_comment_author(payload.user_id, payload.unique_identifier),
-            message=payload.text,
-            source_ref={"video_id": payload.video_id, "comment_id": payload.comment_id},
-            high_intent=True,
-        )
+        return _comment_lead(event, target, payload, high_intent=True)
     return Applied(IGNORED)
 
 
-def _comment_author(user_id: str | None, unique_identifier: str | None) -> Author:
-    # unique_identifier is the only commenter identity TikTok documents for comment events.
-    return Author(id=user_id or unique_identifier, username=unique_identifier)
+def _comment_lead(
+    event: WebhookEvent,
+    target: Target,
+    comment: CommentUpdate | HighIntentComment,
+    *,
+    parent_comment_id: str | None = None,
+    high_intent: bool = False,
+) -> Applied:
+    """A new comment, or TikTok's high-intent flag on one: both are keyed by the comment, so the
+    flag lands on the comment's lead whichever event arrives first."""
+    return _create_lead(
+        event,
+        target,
+        capture_source="tiktok_comment",
+        object_key=f"comment:{comment.comment_id}",
+        # unique_identifier is the only commenter identity TikTok documents for comment events.
+        author=Author(id=comment.user_id or comment.unique_identifier, username=comment.unique_identifier),
+        message=comment.text,
+        source_ref={
+            "video_id": comment.video_id,
+            "comment_id": comment.comment_id,
+            "parent_comment_id": parent_comment_id,
+        },
+        high_intent=high_intent,
+    )
 
 
 def _create_lead(
