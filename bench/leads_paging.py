@@ -285,7 +285,7 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
         stack.callback(gc.unfreeze)
 
         handler = _load_handler()
-        from orcapulse_tiktok import aws
+        from orcapulse_tiktok.data import clients as aws
 
         recorder = _Recorder()
         recorder.install(aws.client("dynamodb").meta.events)

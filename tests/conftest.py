@@ -29,8 +29,8 @@ from tests.support.tiktok_fake import TikTokFake
 def reset_process_caches() -> None:
     """Forget everything a warm container keeps, so each test starts cold."""
     from aws_lambda_powertools.utilities import parameters
-    from orcapulse_tiktok import aws
     from orcapulse_tiktok.config import get_settings
+    from orcapulse_tiktok.data import clients as aws
     from orcapulse_tiktok.models.integration import Integration
     from orcapulse_tiktok.models.lead import Lead
     from orcapulse_tiktok.models.oauth_state import OAuthState

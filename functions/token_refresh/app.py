@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from orcapulse_tiktok.observability import logger, metrics, tracer
-from orcapulse_tiktok.tokens import refresh_due_tokens
+from orcapulse_tiktok.token_schedule import refresh_due_tokens
 
 
 @logger.inject_lambda_context(correlation_id_path="execution_id")

@@ -9,10 +9,10 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from orcapulse_tiktok.capture import receive
 from orcapulse_tiktok.errors import DomainError
 from orcapulse_tiktok.observability import logger, metrics, tracer
 from orcapulse_tiktok.proxy import error_result, json_result
+from orcapulse_tiktok.webhook import receive
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

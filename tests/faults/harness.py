@@ -104,18 +104,6 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
             functions.close()
 
 
-@contextlib.contextmanager
-def no_backoff() -> Iterator[None]:
-    """The TikTok client's retries without their sleeps: the matrix runs many cases."""
-    from orcapulse_tiktok.tiktok import client
-
-    def no_sleep(self: object, attempt: int) -> None:
-        return None
-
-    with mock.patch.object(client.TikTokClient, "_sleep", no_sleep):
-        yield
-
-
 def cold_container() -> None:
     """Each function runs in its own container: what the previous step cached (the app
     credentials above all) is read again. The AWS clients are kept: they hold no data, and
@@ -256,12 +244,6 @@ class Scenario(abc.ABC):
         label = calls[k].label
         occurrence = sum(1 for c in calls[: k + 1] if c.label == label)
         return self.expected.get(f"{label}#{occurrence}") or self.expected.get(label) or self.default
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        """The conditions every step of this scenario runs under."""
-        with no_backoff():
-            yield
 
     def record(
         self, env: Env, ctx: Any, *, fail_at: int | None = None, fault: str | None = None
@@ -577,7 +559,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 def record_baseline(scenario: Scenario) -> list[Call]:
     """The outside calls of one clean run of ``scenario``, in order."""
-    with environment() as env, scenario.running():
+    with environment() as env:
         ctx = scenario.setup(env)
         outcome, calls = scenario.record(env, ctx)
     assert outcome.status < 400 or scenario.name == "callback", f"{scenario.name} baseline failed: {outcome}"

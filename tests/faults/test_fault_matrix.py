@@ -10,7 +10,7 @@ from tests.faults.harness import SCENARIOS, assert_no_secret_in, environment
 def test_the_baseline_is_deterministic_and_completes(path, tiktok_state):
     """The recorded sequence the matrix was generated from is the one a clean run makes."""
     scenario = SCENARIOS[path]
-    with environment(tiktok_state) as env, scenario.running():
+    with environment(tiktok_state) as env:
         ctx = scenario.setup(env)
         outcome, calls = scenario.record(env, ctx)
         assert_no_secret_in(outcome.shown, env, "the answer")
@@ -25,7 +25,7 @@ def test_fault_then_clean_retry(case: Case, tiktok_state):
     row = {"path": case.path, "k": case.k + 1, "call": case.call.label, "fault": case.fault, "ok": False}
     row.update(answer="-", invariants="-", retry="-")
     ROWS.append(row)
-    with environment(tiktok_state) as env, scenario.running():
+    with environment(tiktok_state) as env:
         ctx = scenario.setup(env)
         outcome, calls = scenario.record(env, ctx, fail_at=case.k, fault=case.fault)
         row["answer"] = str(outcome)

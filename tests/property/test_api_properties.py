@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from orcapulse_tiktok import clock
-from orcapulse_tiktok.oauth import CALLBACK_REASONS
+from orcapulse_tiktok.oauth_callback import CALLBACK_REASONS
 from orcapulse_tiktok.platforms import CAPTURE_SOURCE_IDS, LEAD_STATUSES, PLATFORM_IDS
 
 from tests.support.deployment import FRONTEND_URL

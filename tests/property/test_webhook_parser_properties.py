@@ -10,9 +10,9 @@ import math
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from orcapulse_tiktok.capture import MAX_BODY_BYTES, raw_body
 from orcapulse_tiktok.errors import BadRequest, DomainError
 from orcapulse_tiktok.tiktok import events
+from orcapulse_tiktok.webhook import MAX_BODY_BYTES, raw_body
 
 BODY_CODES = {"invalid_json", "payload_too_large"}
 ENVELOPE_CODES = {"invalid_json", "invalid_envelope", "invalid_content"}

@@ -131,7 +131,7 @@ def record_dynamodb_calls() -> Iterator[list[Call]]:
 
 
 def _forget_clients() -> None:
-    from orcapulse_tiktok import aws
+    from orcapulse_tiktok.data import clients as aws
     from orcapulse_tiktok.models.integration import Integration
 
     aws.reset_clients()

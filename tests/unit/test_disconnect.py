@@ -36,13 +36,6 @@ def delete(load_function, lambda_context, aws):
     return call
 
 
-@pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch):
-    from orcapulse_tiktok.tiktok import client
-
-    monkeypatch.setattr(client.TikTokClient, "_sleep", lambda self, attempt: None)
-
-
 def test_disconnect_revokes_and_removes_everything(connected, delete, tiktok, aws):
     response = delete(connected)
     assert response["statusCode"] == 200

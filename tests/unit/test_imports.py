@@ -90,7 +90,7 @@ def test_no_handler_loads_powertools_utilities_it_does_not_use(imports):
 
 
 def test_no_handler_imports_boto3_at_cold_start(imports):
-    # Our clients come from botocore (orcapulse_tiktok/aws.py); boto3's session and resource layer
+    # Our clients come from botocore (orcapulse_tiktok/data/clients.py); boto3's session and resource layer
     # cost about 30 ms of every cold import. Powertools' parameters load it on first use only.
     for name, modules in imports.items():
         assert "boto3" not in _top_level(modules), f"{name} imports boto3 at cold start"

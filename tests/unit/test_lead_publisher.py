@@ -272,7 +272,7 @@ def test_the_sweeper_and_a_redelivery_never_both_announce_a_lead(webhook, alpha,
     [key] = list(leads().by_pending_announcement.query(next(iter(_shards(aws)))))
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content(1)))[1] == "duplicate"
     report = announce.SweepReport()
-    announce._sweep([key], announce.now_ms(), report)
+    announce._sweep([(key.workspace_id, key.lead_id)], announce.now_ms(), report)
     assert (report.announced, report.skipped) == (0, 1)
     assert len(bus.received()) == 1
 

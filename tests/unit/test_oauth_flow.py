@@ -268,10 +268,7 @@ def test_profile_fetch_failure_revokes_and_stores_nothing(start, callback, tikto
     assert_nothing_stored(aws)
 
 
-def test_profile_fetch_retries_a_transient_error(start, callback, tiktok, aws, monkeypatch):
-    from orcapulse_tiktok.tiktok import client
-
-    monkeypatch.setattr(client.TikTokClient, "_sleep", lambda self, attempt: None)
+def test_profile_fetch_retries_a_transient_error(start, callback, tiktok, aws):
     params = tiktok.approve(json_body(start())["authorize_url"], "open-id-alpha")
     tiktok.state.fail_next("user_info", status=503, body={})
     assert redirect_query(callback(params))["status"] == "connected"

@@ -134,7 +134,7 @@ def test_only_the_user_routes_and_nothing_else_trust_the_jwt_claims():
 
 
 def test_the_read_api_may_query_exactly_the_listing_indexes_it_uses():
-    from orcapulse_tiktok import leads
+    from orcapulse_tiktok.data import leads
 
     granted = {
         _text(resource).rsplit("/index/", 1)[1]
@@ -143,4 +143,4 @@ def test_the_read_api_may_query_exactly_the_listing_indexes_it_uses():
         for resource in _resources(statement)
         if "LeadsTable" in _text(resource) and "/index/" in _text(resource)
     }
-    assert granted == {"by_workspace"} | {index for _, index, _, _ in leads._INDEXES}
+    assert granted == {"by_workspace"} | {index for _, index, _, _ in leads.LISTING_INDEXES}

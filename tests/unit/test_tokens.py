@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
-from orcapulse_tiktok import clock, tokens, vault
+from orcapulse_tiktok import clock, token_schedule, tokens, vault
 from orcapulse_tiktok.errors import TransientError
 from orcapulse_tiktok.integrations import list_integrations
 from orcapulse_tiktok.models.integration import Integration, integrations
@@ -193,7 +193,7 @@ def test_crash_between_vault_and_record_is_safe(integration_id, aws, tiktok, now
     assert tokens.access_token(record(integration_id)) == fresh["access_token"]
     # Once the dead worker's lease expires, the scheduled run catches the record up without a call.
     now.advance(tokens.LEASE_SECONDS + 1)
-    assert tokens.refresh_integration(WORKSPACE, integration_id) == "fresh"
+    assert token_schedule.refresh_integration(WORKSPACE, integration_id) == "fresh"
     synced = item(aws, integration_id)
     assert int(synced["access_expires_at"]["N"]) == fresh["access_expires_at"]
     assert "refresh_lease_owner" not in synced

@@ -261,7 +261,8 @@ def test_last_event_at_is_written_at_most_once_a_minute_and_never_backwards(
 
     # A slower concurrent delivery, whose routing Query still saw an older value, never moves it
     # back.
-    from orcapulse_tiktok.capture import Target, _touch
+    from orcapulse_tiktok.capture import _touch
+    from orcapulse_tiktok.data.integrations import Target
 
     newer = last_event_at()
     _touch(Target("ws-1", alpha, "active", last_event_at=None), moving() - 45)

@@ -18,28 +18,28 @@ redeliveries nor a redelivery and the sweeper publish the same lead together.
 Delivery on the bus is still at least once: a publisher that dies after PutEvents and before it
 clears the marker leaves the lead pending, and it is announced again when the lease ends.
 Consumers deduplicate on ``detail.lead_id``.
+
+The writes themselves are named operations of ``data.leads``; this module holds the protocol.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import chain, islice
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import batched, chain
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from orcapulse_tiktok import aws, clock
+from orcapulse_tiktok import clock
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import TransientError
-from orcapulse_tiktok.models.lead import PENDING_SHARDS, Lead, leads, pending_shard
+from orcapulse_tiktok.data import bus
+from orcapulse_tiktok.data import leads as lead_store
+from orcapulse_tiktok.errors import DomainError, TransientError
+from orcapulse_tiktok.models.lead import PENDING_SHARDS, Lead, pending_shard
 from orcapulse_tiktok.observability import logger, metrics
 
 SOURCE = "orcapulse.social-leads"
 DETAIL_TYPE = "SocialLeadCaptured"
-MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
 # How long whoever set or claimed a marker owns the announcement. Longer than any invocation that
 # can hold one lives (webhook 15 s, sweeper 60 s), so a lease never ends under a live owner; it is
 # also the sweeper's grace period: a lead that was never handed back waits this long.
@@ -56,13 +56,7 @@ def now_ms() -> int:
 
 def event_entry(lead: Mapping[str, Any], bus_name: str) -> dict[str, Any]:
     """The PutEvents entry announcing one lead (``lead`` as the API shows it)."""
-    return {
-        "EventBusName": bus_name,
-        "Source": SOURCE,
-        "DetailType": DETAIL_TYPE,
-        "Detail": json.dumps(lead, separators=(",", ":")),
-        "Resources": [],
-    }
+    return bus.entry(bus_name, SOURCE, DETAIL_TYPE, lead)
 
 
 # -- the marker ------------------------------------------------------------------------------------
@@ -70,29 +64,10 @@ def put_new(lead: Lead, *, now: int) -> Lead | None:
     """Store ``lead`` with its pending marker unless a lead with its key exists (one PutItem).
 
     Returns ``None`` when it was created — the caller then owns its announcement for ``LEASE_MS``
-    — or the lead already stored, read from the failed condition itself (no extra read). Raises
-    ``ClientError``/``BotoCoreError`` for any other failure."""
-    model = type(lead)
+    — or the lead already stored."""
     lead.announce_pending = pending_shard(lead.lead_id)
     lead.announce_due_at = now + LEASE_MS
-    # PynamoDB's save() drops the item DynamoDB returns with a failed condition: call its client.
-    client: Any = model._get_connection().connection.client
-    try:
-        client.put_item(
-            TableName=model.Meta.table_name,
-            Item=lead.serialize(),
-            ConditionExpression="attribute_not_exists(lead_id)",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as exc:
-        if aws.error_code(exc) != "ConditionalCheckFailedException":
-            raise
-        item = exc.response.get("Item")
-        if isinstance(item, dict):
-            return model.from_raw_data(item)
-        # Not expected with ALL_OLD; a lead of unknown state is left to the sweeper.
-        return model(lead.workspace_id, lead.lead_id)
-    return None
+    return lead_store.put_new_lead(lead)
 
 
 def is_due(lead: Lead, now: int) -> bool:
@@ -101,60 +76,19 @@ def is_due(lead: Lead, now: int) -> bool:
 
 
 def claim(workspace_id: str, lead_id: str, *, now: int) -> Lead | None:
-    """Take over the announcement of a pending lead whose lease is over (one conditional
-    UpdateItem that starts a new lease). Returns the lead as stored now, or ``None`` when it is no
-    longer pending or someone else holds it. Raises ``UpdateError`` for other failures."""
-    model = leads()
-    try:
-        result = model._get_connection().update_item(
-            workspace_id,
-            range_key=lead_id,
-            actions=[Lead.announce_due_at.set(now + LEASE_MS)],
-            condition=Lead.announce_pending.exists() & (Lead.announce_due_at <= now),
-            return_values="ALL_NEW",
-        )
-    except UpdateError as exc:
-        if _condition_failed(exc):
-            return None
-        raise
-    return model.from_raw_data(result["Attributes"])
-
-
-# The clear runs once per new lead, on the webhook's hot path: its request is written once here
-# rather than rebuilt by PynamoDB's expression builder on every call.
-_CLEAR_EXPRESSION = {
-    "UpdateExpression": "REMOVE #pending, #due",
-    "ConditionExpression": "attribute_exists(#lead_id)",
-    "ExpressionAttributeNames": {
-        "#pending": Lead.announce_pending.attr_name,
-        "#due": Lead.announce_due_at.attr_name,
-        "#lead_id": Lead.lead_id.attr_name,
-    },
-}
+    """Take over the announcement of a pending lead whose lease is over. Returns the lead as stored
+    now, or ``None`` when it is no longer pending or someone else holds it."""
+    return lead_store.claim_announcement(workspace_id, lead_id, now_ms=now, lease_until_ms=now + LEASE_MS)
 
 
 def _clear(lead: Lead) -> None:
-    """The lead is on the bus: drop its marker (and so its index entry). Never recreates a lead a
-    concurrent delete removed. A failure is logged and counted, not raised: the lead *is*
-    announced, and the marker left behind only means it is announced again when the lease ends."""
-    model = type(lead)
-    client: Any = model._get_connection().connection.client
+    """The lead is on the bus: drop its marker. A failure is logged and counted, not raised: the
+    lead *is* announced, and the marker left behind only means it is announced again when the
+    lease ends."""
     try:
-        client.update_item(
-            TableName=model.Meta.table_name,
-            Key={
-                Lead.workspace_id.attr_name: {"S": lead.workspace_id},
-                Lead.lead_id.attr_name: {"S": lead.lead_id},
-            },
-            **_CLEAR_EXPRESSION,
-        )
-    except (ClientError, BotoCoreError) as exc:
-        if aws.error_code(exc) == "ConditionalCheckFailedException":
-            return
-        logger.warning(
-            "announced lead still marked pending",
-            extra={"lead_id": lead.lead_id, "aws_error": _error_name(exc)},
-        )
+        lead_store.clear_announcement(lead.workspace_id, lead.lead_id)
+    except DomainError:
+        logger.warning("announced lead still marked pending", extra={"lead_id": lead.lead_id})
         metrics.add_metric(name="LeadAnnounceClearFailed", unit=MetricUnit.Count, value=1)
 
 
@@ -163,29 +97,25 @@ def _release(lead: Lead, now: int) -> None:
     take it over without waiting for the lease to end. Only if the lease is still this caller's;
     best effort, since the lease ends by itself anyway."""
     try:
-        type(lead)._get_connection().update_item(
-            lead.workspace_id,
-            range_key=lead.lead_id,
-            actions=[Lead.announce_due_at.set(now)],
-            condition=Lead.announce_due_at == lead.announce_due_at,
+        released = lead_store.release_announcement(
+            lead.workspace_id, lead.lead_id, held_until_ms=int(lead.announce_due_at or 0), now_ms=now
         )
-    except UpdateError:
+    except DomainError:
+        released = False
+    if not released:
         logger.info("pending lead left to its lease", extra={"lead_id": lead.lead_id})
 
 
 # -- publishing ------------------------------------------------------------------------------------
 def publish(pending: Sequence[Lead]) -> tuple[list[Lead], list[Lead]]:
-    """Put one ``SocialLeadCaptured`` per lead on the bus, at most ten per PutEvents call.
+    """Put one ``SocialLeadCaptured`` per lead on the bus.
 
     Returns ``(published, refused)``: the leads EventBridge accepted, and those it refused or
-    never saw (a failed call). Never raises for an AWS failure."""
-    bus = get_settings().require("event_bus_name")
-    published: list[Lead] = []
-    refused: list[Lead] = []
-    for chunk in _chunks(pending, MAX_ENTRIES_PER_CALL):
-        accepted = _put_events(chunk, bus)
-        for lead, ok in zip(chunk, accepted, strict=True):
-            (published if ok else refused).append(lead)
+    never saw (a failed call). Raises only for a configuration fault (``data.bus``)."""
+    bus_name = get_settings().require("event_bus_name")
+    accepted = bus.put_events([event_entry(lead.to_public(), bus_name) for lead in pending])
+    published = [lead for lead, ok in zip(pending, accepted, strict=True) if ok]
+    refused = [lead for lead, ok in zip(pending, accepted, strict=True) if not ok]
     if published:
         metrics.add_metric(name="LeadsAnnounced", unit=MetricUnit.Count, value=len(published))
     if refused:
@@ -205,28 +135,6 @@ def announce_owned(owned: Sequence[Lead]) -> None:
         for lead in refused:
             _release(lead, now)
         raise TransientError("The new lead could not be announced, try again")
-
-
-def _put_events(chunk: Sequence[Lead], bus: str) -> list[bool]:
-    """One PutEvents call; whether each entry was accepted, in order."""
-    events: Any = aws.client("events")
-    try:
-        response = events.put_events(Entries=[event_entry(lead.to_public(), bus) for lead in chunk])
-    except (ClientError, BotoCoreError) as exc:
-        logger.warning("PutEvents failed", extra={"aws_error": _error_name(exc), "entries": len(chunk)})
-        return [False] * len(chunk)
-    results = list(response.get("Entries", []))
-    if len(results) != len(chunk):
-        # The response must pair up with the request; if it does not, trust none of it.
-        logger.warning("PutEvents answered a different number of entries", extra={"entries": len(chunk)})
-        return [False] * len(chunk)
-    accepted = [bool(r.get("EventId")) and not r.get("ErrorCode") for r in results]
-    if not all(accepted):
-        codes = sorted({str(r.get("ErrorCode")) for r in results if r.get("ErrorCode")})
-        logger.warning(
-            "PutEvents refused entries", extra={"refused": accepted.count(False), "error_codes": codes}
-        )
-    return accepted
 
 
 # -- the backstop ----------------------------------------------------------------------------------
@@ -260,20 +168,19 @@ def announce_overdue(*, time_left_ms: Callable[[], int] | None = None) -> SweepR
     never announces it too. A lead that cannot be announced stays pending for the next run."""
     report = SweepReport()
     started = now_ms()
-    model = leads()
-    overdue = chain.from_iterable(
-        model.by_pending_announcement.query(shard, Lead.announce_due_at <= started, page_size=SWEEP_PAGE_SIZE)
+    overdue: Iterable[tuple[str, str]] = chain.from_iterable(
+        lead_store.overdue_announcements(shard, due_by_ms=started, page_size=SWEEP_PAGE_SIZE)
         for shard in PENDING_SHARDS
     )
     try:
-        for batch in _chunks(overdue, MAX_ENTRIES_PER_CALL):
+        for batch in batched(overdue, bus.MAX_ENTRIES_PER_CALL):
             if time_left_ms is not None and time_left_ms() < SWEEP_BUDGET_MS:
                 report.deferred = True
                 break
             _sweep(batch, started, report)
-    except PynamoDBException as exc:
+    except DomainError:
         logger.error("pending announcements could not be read", extra={"report": report.to_dict()})
-        raise TransientError("Could not read the pending announcements") from exc
+        raise
     finally:
         if report.failed:
             metrics.add_metric(name="LateAnnounceFailed", unit=MetricUnit.Count, value=len(report.failed))
@@ -281,18 +188,15 @@ def announce_overdue(*, time_left_ms: Callable[[], int] | None = None) -> SweepR
     return report
 
 
-def _sweep(batch: Sequence[Lead], now: int, report: SweepReport) -> None:
+def _sweep(batch: Sequence[tuple[str, str]], now: int, report: SweepReport) -> None:
     report.overdue += len(batch)
     claimed: list[Lead] = []
-    for key in batch:
+    for workspace_id, lead_id in batch:
         try:
-            lead = claim(key.workspace_id, key.lead_id, now=now)
-        except UpdateError as exc:
-            logger.warning(
-                "overdue lead could not be claimed",
-                extra={"lead_id": key.lead_id, "aws_error": _error_name(exc)},
-            )
-            report.failed.append(key.lead_id)
+            lead = claim(workspace_id, lead_id, now=now)
+        except DomainError:
+            logger.warning("overdue lead could not be claimed", extra={"lead_id": lead_id})
+            report.failed.append(lead_id)
             continue
         if lead is None:
             report.skipped += 1
@@ -319,20 +223,3 @@ def _count_late(lead: Lead, now: int) -> None:
         return
     delay = max(0.0, now / 1000 - created)
     metrics.add_metric(name="LeadAnnounceDelay", unit=MetricUnit.Seconds, value=round(delay, 3))
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-def _chunks(rows: Iterable[Lead], size: int) -> Iterator[list[Lead]]:
-    it = iter(rows)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-def _condition_failed(exc: PynamoDBException) -> bool:
-    # aws.error_code, not cause_response_code: the latter raises on a botocore timeout.
-    return aws.error_code(exc) == "ConditionalCheckFailedException"
-
-
-def _error_name(exc: Exception) -> str:
-    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
-    return aws.error_code(exc) or type(cause).__name__

@@ -17,7 +17,8 @@ import json
 from typing import Any
 
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import BadRequest, ConfigError, TransientError
+from orcapulse_tiktok.data import secrets
+from orcapulse_tiktok.errors import BadRequest, ConfigError
 
 # Short enough that a rotated key is picked up within minutes, long enough to spare Secrets
 # Manager a call on nearly every page.
@@ -34,8 +35,6 @@ class InvalidCursor(BadRequest):
 
 
 def _key() -> bytes:
-    from aws_lambda_powertools.utilities import parameters
-
     settings = get_settings()
     if not settings.cursor_key_secret_id:
         # Without a configured key (the template always sets one) cursors are still validated and
@@ -43,10 +42,7 @@ def _key() -> bytes:
         # never reach another workspace; only the key is not secret then.
         fallback = f"unkeyed-cursor\x1f{settings.require('leads_table')}".encode()
         return hmac.new(fallback, _KEY_CONTEXT, hashlib.sha256).digest()
-    try:
-        raw = parameters.get_secret(settings.cursor_key_secret_id, max_age=CACHE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
-        raise TransientError("The cursor key is unavailable, try again") from exc
+    raw = secrets.cached_secret(settings.cursor_key_secret_id, max_age=CACHE_SECONDS)
     secret = raw.encode() if isinstance(raw, str) else raw
     if not isinstance(secret, bytes) or len(secret) < MIN_KEY_LENGTH:
         raise ConfigError(f"CURSOR_KEY_SECRET_ID must hold at least {MIN_KEY_LENGTH} characters")

@@ -49,6 +49,14 @@ class TransientError(DomainError):
     code = "temporarily_unavailable"
 
 
+class DependencyMisconfigured(DomainError):
+    """An AWS service refused a call in a way no retry fixes (access denied, validation, a missing
+    resource): a deployment fault, alarmed, never answered with "try again"."""
+
+    status = 500
+    code = "dependency_misconfigured"
+
+
 class ConfigError(DomainError):
     """The function's environment is missing or has an invalid value; the message names it."""
 

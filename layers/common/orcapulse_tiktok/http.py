@@ -8,6 +8,7 @@ import json
 from typing import Any, NamedTuple
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import DomainError, Forbidden, Unauthorized
@@ -60,7 +61,7 @@ def make_resolver(*, enable_validation: bool = False, require_caller: bool = Fal
         def _invalid(exc: RequestValidationError) -> Response[str]:
             if require_caller:
                 try:
-                    caller_from_event(app.current_event.raw_event)
+                    caller_from_event(app.current_event)
                 except DomainError as denied:
                     return error_response(denied.status, denied.code, denied.message)
             fields = sorted(
@@ -86,15 +87,16 @@ def _claim(claims: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def caller_from_event(event: dict[str, Any]) -> Caller:
-    """The user and workspace from the HTTP API JWT authorizer's claims.
+def caller_from_event(event: APIGatewayProxyEventV2) -> Caller:
+    """The user and workspace from the HTTP API JWT authorizer's claims (Powertools' ``jwt_claim``).
 
     No authorizer context or no ``sub`` is 401; no usable workspace claim is 403.
     """
-    context = event.get("requestContext")
-    authorizer = context.get("authorizer") if isinstance(context, dict) else None
-    jwt = authorizer.get("jwt") if isinstance(authorizer, dict) else None
-    claims = jwt.get("claims") if isinstance(jwt, dict) else None
+    try:
+        claims: Any = event.request_context.authorizer.jwt_claim
+    except (KeyError, AttributeError, TypeError):
+        # No requestContext, or an authorizer/jwt that is not an object: no caller at all.
+        claims = None
     if not isinstance(claims, dict):
         raise Unauthorized("Authentication required")
     user_id = _claim(claims, "sub")
@@ -107,4 +109,5 @@ def caller_from_event(event: dict[str, Any]) -> Caller:
 
 
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
-    return caller_from_event(app.current_event.raw_event)
+    """The caller of the request ``app`` is resolving."""
+    return caller_from_event(app.current_event)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, GetError, PynamoDBException, QueryError
+from aws_lambda_powertools.metrics import MetricUnit
 
 from orcapulse_tiktok import vault
+from orcapulse_tiktok.data import integrations as integration_store
 from orcapulse_tiktok.errors import NotFound, TransientError
-from orcapulse_tiktok.models.integration import Integration, integrations, is_integration_id
+from orcapulse_tiktok.models.integration import Integration, is_integration_id
 from orcapulse_tiktok.observability import logger, metrics
 
 
@@ -25,22 +26,15 @@ def get_integration(workspace_id: str, integration_id: str) -> Integration:
     """The workspace's integration; another workspace's or an unknown id is ``NotFound``."""
     if not is_integration_id(integration_id):
         raise NotFound("No such integration", code="integration_not_found")
-    try:
-        return integrations().get(workspace_id, integration_id, consistent_read=True)
-    except DoesNotExist:
-        raise NotFound("No such integration", code="integration_not_found") from None
-    except GetError as exc:
-        raise TransientError("Could not read the integration, try again") from exc
+    record = integration_store.get(workspace_id, integration_id)
+    if record is None:
+        raise NotFound("No such integration", code="integration_not_found")
+    return record
 
 
 def list_integrations(workspace_id: str, platform: str | None = None) -> list[dict[str, Any]]:
     """The workspace's integrations (one Query on the table's partition), optionally one platform's."""
-    condition = Integration.platform == platform if platform else None
-    try:
-        rows = integrations().query(workspace_id, filter_condition=condition)
-        return [row.to_public() for row in rows]
-    except QueryError as exc:
-        raise TransientError("Could not list integrations, try again") from exc
+    return [row.to_public() for row in integration_store.list_workspace(workspace_id, platform)]
 
 
 def _revoke(integration: Integration) -> bool:
@@ -68,7 +62,7 @@ def _revoke(integration: Integration) -> bool:
                 "http_status": exc.status,
             },
         )
-        metrics.add_metric(name="RevokeFailed", unit="Count", value=1)
+        metrics.add_metric(name="RevokeFailed", unit=MetricUnit.Count, value=1)
         return False
 
 
@@ -77,15 +71,10 @@ def disconnect(workspace_id: str, integration_id: str) -> Disconnected:
     integration = get_integration(workspace_id, integration_id)
     revoked = _revoke(integration)
     vault.delete(integration_id)
-    try:
-        integration.delete()
-    except DeleteError as exc:
-        raise TransientError("Could not remove the integration, try again") from exc
-    except PynamoDBException as exc:  # pragma: no cover - other PynamoDB faults are transient too
-        raise TransientError("Could not remove the integration, try again") from exc
-    metrics.add_metric(name="IntegrationDisconnected", unit="Count", value=1)
+    integration_store.delete(workspace_id, integration_id)
+    metrics.add_metric(name="IntegrationDisconnected", unit=MetricUnit.Count, value=1)
     metrics.add_metric(
-        name="RevokeSucceeded" if revoked else "DisconnectedWithoutRevoke", unit="Count", value=1
+        name="RevokeSucceeded" if revoked else "DisconnectedWithoutRevoke", unit=MetricUnit.Count, value=1
     )
     logger.info("tiktok account disconnected", extra={"integration_id": integration_id, "revoked": revoked})
     return Disconnected(integration_id=integration_id, revoked=revoked)

@@ -20,11 +20,12 @@ import re
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from botocore.exceptions import BotoCoreError, ClientError
+from aws_lambda_powertools.metrics import MetricUnit
 
-from orcapulse_tiktok import aws, cursor
-from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import BadRequest, NotFound, TransientError
+from orcapulse_tiktok import cursor
+from orcapulse_tiktok.data import leads as lead_store
+from orcapulse_tiktok.data.leads import LISTING_INDEXES, ListingQuery
+from orcapulse_tiktok.errors import BadRequest, NotFound
 from orcapulse_tiktok.models.lead import Lead
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.platforms import PLATFORMS
@@ -39,23 +40,6 @@ MAX_SORT_MS = 10**13 - 1  # sort keys hold 13-digit epoch milliseconds
 _LEAD_ID = re.compile(r"ld_[0-9a-f]{26}")
 _POSITION = re.compile(r"[0-9]{13}#(.{1,1024})", re.DOTALL)
 _PLATFORM_OF_SOURCE = {s.id: p.id for p in PLATFORMS for s in p.capture_sources}
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-
-# (filter, index, index hash attribute, item attribute), most selective first.
-_INDEXES: tuple[tuple[str, str, str, str], ...] = (
-    ("integration_id", "by_integration", "gsi_integration", "integration_id"),
-    ("capture_source", "by_capture_source", "gsi_capture_source", "capture_source"),
-    ("status", "by_status", "gsi_status", "status"),
-    ("platform", "by_platform", "gsi_platform", "platform"),
-)
 
 
 class LeadFilters(NamedTuple):
@@ -85,17 +69,13 @@ class LeadPage(NamedTuple):
 
 
 class _Plan(NamedTuple):
-    index_name: str
-    hash_attr: str
-    hash_value: str
-    lower: str | None
-    upper: str | None
-    post_filters: tuple[tuple[str, str], ...]
+    query: ListingQuery
     empty: bool
 
     def fingerprint(self) -> str:
+        q = self.query
         return cursor.fingerprint(
-            [self.index_name, self.hash_value, self.lower, self.upper, [list(f) for f in self.post_filters]]
+            [q.index_name, q.hash_value, q.lower, q.upper, [list(f) for f in q.post_filters]]
         )
 
 
@@ -124,13 +104,13 @@ def _plan(workspace_id: str, filters: LeadFilters) -> _Plan:
         # A capture source belongs to one platform: the platform filter is implied or contradicts it.
         empty = _PLATFORM_OF_SOURCE.get(filters.capture_source) != filters.platform
         values["platform"] = None
-    index, hash_attr, hash_value = "by_workspace", "workspace_id", workspace_id
+    index, hash_attr, hash_value = lead_store.WORKSPACE_INDEX, lead_store.WORKSPACE_ATTR, workspace_id
     post: list[tuple[str, str]] = []
-    for name, index_name, index_hash, attribute in _INDEXES:
+    for name, index_name, index_hash, attribute in LISTING_INDEXES:
         value = values[name]
         if value is None:
             continue
-        if hash_attr == "workspace_id":
+        if hash_attr == lead_store.WORKSPACE_ATTR:
             index, hash_attr, hash_value = index_name, index_hash, f"{workspace_id}#{value}"
         else:
             post.append((attribute, value))
@@ -145,67 +125,7 @@ def _plan(workspace_id: str, filters: LeadFilters) -> _Plan:
         upper = f"{min(high, MAX_SORT_MS):013d}$"
     if lower is not None and upper is not None and lower > upper:
         empty = True
-    return _Plan(index, hash_attr, hash_value, lower, upper, tuple(post), empty)
-
-
-def _request(plan: _Plan) -> dict[str, Any]:
-    names = {"#h": plan.hash_attr}
-    values: dict[str, Any] = {":h": {"S": plan.hash_value}}
-    condition = "#h = :h"
-    if plan.lower is not None or plan.upper is not None:
-        names["#s"] = "sort_key"
-    if plan.lower is not None and plan.upper is not None:
-        condition += " AND #s BETWEEN :lo AND :hi"
-        values[":lo"], values[":hi"] = {"S": plan.lower}, {"S": plan.upper}
-    elif plan.lower is not None:
-        condition += " AND #s >= :lo"
-        values[":lo"] = {"S": plan.lower}
-    elif plan.upper is not None:
-        condition += " AND #s <= :hi"
-        values[":hi"] = {"S": plan.upper}
-    request: dict[str, Any] = {
-        "TableName": get_settings().require("leads_table"),
-        "IndexName": plan.index_name,
-        "KeyConditionExpression": condition,
-        "ScanIndexForward": False,
-        "ReturnConsumedCapacity": "TOTAL",
-    }
-    if plan.post_filters:
-        clauses = []
-        for n, (attribute, value) in enumerate(plan.post_filters):
-            names[f"#f{n}"] = attribute
-            values[f":f{n}"] = {"S": value}
-            clauses.append(f"#f{n} = :f{n}")
-        request["FilterExpression"] = " AND ".join(clauses)
-    request["ExpressionAttributeNames"] = names
-    request["ExpressionAttributeValues"] = values
-    return request
-
-
-def _start_key(plan: _Plan, workspace_id: str, position: str) -> dict[str, Any]:
-    match = _POSITION.fullmatch(position)
-    if match is None:  # pragma: no cover - positions are only written by this module, and signed
-        raise cursor.InvalidCursor("The cursor is not valid")
-    key = {
-        "workspace_id": {"S": workspace_id},
-        "lead_id": {"S": match.group(1)},
-        "sort_key": {"S": position},
-    }
-    if plan.hash_attr != "workspace_id":
-        key[plan.hash_attr] = {"S": plan.hash_value}
-    return key
-
-
-def _call(operation: str, request: dict[str, Any]) -> dict[str, Any]:
-    try:
-        response: dict[str, Any] = getattr(aws.client("dynamodb"), operation)(**request)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _TRANSIENT_CODES:
-            raise TransientError("Could not read leads, try again") from exc
-        raise
-    except BotoCoreError as exc:
-        raise TransientError("Could not read leads, try again") from exc
-    return response
+    return _Plan(ListingQuery(index, hash_attr, hash_value, lower, upper, tuple(post)), empty)
 
 
 def list_leads(
@@ -221,43 +141,41 @@ def list_leads(
     position = None
     if page_cursor is not None:
         position = cursor.resume(page_cursor, workspace_id=workspace_id, query=query_id)
+        if _POSITION.fullmatch(position) is None:  # pragma: no cover - only this module writes them, signed
+            raise cursor.InvalidCursor("The cursor is not valid")
     if plan.empty:
         return LeadPage(items=[], next_cursor=None, stats=QueryStats())
 
-    request = _request(plan)
     rows: list[dict[str, Any]] = []
     calls = evaluated = 0
     units = 0.0
     resume_at: str | None = None  # set when the round-trip budget ends the page early
+    filtered = bool(plan.query.post_filters)
     while True:
         # One more than the page, so a full page knows whether anything follows it.
         wanted = limit + 1 - len(rows)
-        if calls == 0 or not plan.post_filters:
-            request["Limit"] = wanted
-        else:
-            request["Limit"] = min(wanted * OVERREAD, MAX_EVALUATED_PER_CALL)
-        if position is not None:
-            request["ExclusiveStartKey"] = _start_key(plan, workspace_id, position)
-        response = _call("query", request)
+        read = wanted if calls == 0 or not filtered else min(wanted * OVERREAD, MAX_EVALUATED_PER_CALL)
+        answer = lead_store.query_listing(
+            plan.query, workspace_id=workspace_id, limit=read, after_sort_key=position
+        )
         calls += 1
-        evaluated += int(response.get("ScannedCount", 0))
-        units += float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
-        rows.extend(response.get("Items", []))
-        last_key = response.get("LastEvaluatedKey")
-        if len(rows) > limit or last_key is None:
+        evaluated += answer.evaluated
+        units += answer.capacity_units
+        rows.extend(answer.items)
+        if len(rows) > limit or answer.last_sort_key is None:
             break
-        position = last_key["sort_key"]["S"]
+        position = answer.last_sort_key
         if calls >= MAX_ROUND_TRIPS:
             resume_at = position
-            metrics.add_metric(name="LeadsPageBudgetExhausted", unit="Count", value=1)
+            metrics.add_metric(name="LeadsPageBudgetExhausted", unit=MetricUnit.Count, value=1)
             break
 
     page = rows[:limit]
     if len(rows) > limit:
-        resume_at = page[-1]["sort_key"]["S"]
+        resume_at = page[-1][lead_store.SORT_ATTR]["S"]
     stats = QueryStats(calls=calls, evaluated=evaluated, returned=len(page), capacity_units=units)
-    logger.debug("leads page", extra={"index": plan.index_name, **stats._asdict()})
-    metrics.add_metric(name="LeadsPageQueries", unit="Count", value=calls)
+    logger.debug("leads page", extra={"index": plan.query.index_name, **stats._asdict()})
+    metrics.add_metric(name="LeadsPageQueries", unit=MetricUnit.Count, value=calls)
     return LeadPage(
         items=[Lead.from_raw_data(row).to_public() for row in page],
         next_cursor=(
@@ -274,15 +192,7 @@ def get_lead(workspace_id: str, lead_id: str) -> dict[str, Any]:
     ``NotFound`` (a malformed one without a read)."""
     if not _LEAD_ID.fullmatch(lead_id):
         raise NotFound("No such lead", code="lead_not_found")
-    response = _call(
-        "get_item",
-        {
-            "TableName": get_settings().require("leads_table"),
-            "Key": {"workspace_id": {"S": workspace_id}, "lead_id": {"S": lead_id}},
-            "ConsistentRead": True,
-        },
-    )
-    item = response.get("Item")
-    if not item:
+    lead = lead_store.get_lead(workspace_id, lead_id)
+    if lead is None:
         raise NotFound("No such lead", code="lead_not_found")
-    return Lead.from_raw_data(item).to_public()
+    return lead.to_public()

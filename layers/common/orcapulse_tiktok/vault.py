@@ -7,14 +7,10 @@ from the integration id under ``TOKEN_SECRET_PREFIX`` (the functions' IAM polici
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from orcapulse_tiktok import aws
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import TransientError
-from orcapulse_tiktok.observability import logger
+from orcapulse_tiktok.data import secrets
 
 
 class StoredTokens(NamedTuple):
@@ -71,62 +67,25 @@ def secret_name(integration_id: str) -> str:
     return f"{get_settings().token_secret_prefix}{integration_id}"
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _transient(action: str, exc: Exception) -> TransientError:
-    code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-    logger.warning("token vault call failed", extra={"action": action, "aws_error": code})
-    return TransientError("The token store is unavailable, try again")
-
-
 def load(integration_id: str) -> StoredTokens | None:
     """The integration's tokens, or ``None`` when it has no secret."""
-    sm: Any = aws.client("secretsmanager")
-    try:
-        raw = sm.get_secret_value(SecretId=secret_name(integration_id))["SecretString"]
-    except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return None
-        raise _transient("load", exc) from None
-    except BotoCoreError as exc:
-        raise _transient("load", exc) from None
-    return StoredTokens.from_json(raw)
+    raw = secrets.read_secret(secret_name(integration_id))
+    return None if raw is None else StoredTokens.from_json(raw)
 
 
 def store(integration_id: str, tokens: StoredTokens, *, exists: bool | None = None) -> None:
     """Write the tokens as the secret's current version, creating the secret on first use.
 
     ``exists`` skips the create attempt when the caller already knows the secret is there."""
-    sm: Any = aws.client("secretsmanager")
-    name = secret_name(integration_id)
-    try:
-        if exists is not True:
-            try:
-                sm.create_secret(
-                    Name=name,
-                    SecretString=tokens.to_json(),
-                    Description="TikTok user tokens of one OrcaPulse integration",
-                    Tags=[{"Key": "orcapulse:integration_id", "Value": integration_id}],
-                )
-                return
-            except ClientError as exc:
-                if _code(exc) != "ResourceExistsException":
-                    raise
-        sm.put_secret_value(SecretId=name, SecretString=tokens.to_json())
-    except (ClientError, BotoCoreError) as exc:
-        raise _transient("store", exc) from None
+    secrets.write_secret(
+        secret_name(integration_id),
+        tokens.to_json(),
+        exists=exists,
+        description="TikTok user tokens of one OrcaPulse integration",
+        tag=("orcapulse:integration_id", integration_id),
+    )
 
 
 def delete(integration_id: str) -> None:
     """Delete the secret now (no recovery window: a dead token has nothing to recover). Idempotent."""
-    sm: Any = aws.client("secretsmanager")
-    try:
-        sm.delete_secret(SecretId=secret_name(integration_id), ForceDeleteWithoutRecovery=True)
-    except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return
-        raise _transient("delete", exc) from None
-    except BotoCoreError as exc:
-        raise _transient("delete", exc) from None
+    secrets.delete_secret(secret_name(integration_id))

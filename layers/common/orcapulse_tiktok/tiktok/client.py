@@ -1,16 +1,17 @@
-"""The TikTok Open API client: one ``requests.Session`` per container, a timeout on every call,
-retries with backoff for idempotent calls, and TikTok's error envelopes turned into typed errors
-that carry TikTok's ``log_id``. No token ever appears in an error message or a ``repr``."""
+"""The TikTok Open API client: ``requests`` sessions kept per container, a timeout on every call,
+retries with backoff for idempotent calls (urllib3's ``Retry`` on the session's adapter), and
+TikTok's error envelopes turned into typed errors that carry TikTok's ``log_id``. No token ever
+appears in an error message or a ``repr``."""
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.observability import tracer
@@ -18,6 +19,7 @@ from orcapulse_tiktok.tiktok.credentials import AppCredentials
 
 TIMEOUT = (3.05, 8.0)  # connect, read
 RETRY_ATTEMPTS = 3
+RETRY_STATUSES = (429, 500, 502, 503, 504)
 TRANSIENT_CODES = frozenset(
     {"rate_limit_exceeded", "internal_error", "server_error", "temporarily_unavailable"}
 )
@@ -95,33 +97,41 @@ def _positive_int(body: dict[str, Any], key: str) -> int | None:
     return value
 
 
+def _session(retries: Retry | int) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retries)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class TikTokClient:
-    def __init__(self, api_base_url: str, *, session: requests.Session | None = None, backoff: float = 0.25):
+    """Calls TikTok's Open API. Idempotent calls (user info, revoke) go through a session whose
+    adapter retries timeouts, connection failures, 429 and 5xx with exponential backoff and
+    jitter (honouring ``Retry-After``); the token endpoint goes through one that never retries."""
+
+    def __init__(self, api_base_url: str, *, backoff: float = 0.25):
         self.api_base_url = api_base_url.rstrip("/")
-        self.session = session or requests.Session()
-        self.backoff = backoff
+        retry = Retry(
+            total=RETRY_ATTEMPTS - 1,
+            backoff_factor=backoff,
+            backoff_jitter=backoff,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # every call sent through this session is idempotent
+            raise_on_status=False,  # the last answer is classified like any other
+        )
+        self._retrying = _session(retry)
+        self._once = _session(0)
 
     # -- transport -------------------------------------------------------------------------------
     def _send(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        attempts = RETRY_ATTEMPTS if retry else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                resp = self.session.request(method, self.api_base_url + path, timeout=TIMEOUT, **kwargs)
-                body = self._json(resp)
-                if retry and attempt < attempts and (resp.status_code == 429 or resp.status_code >= 500):
-                    self._sleep(attempt)
-                    continue
-                return resp.status_code, body
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                if attempt < attempts:
-                    self._sleep(attempt)
-                    continue
-                raise TikTokTransientError(type(exc).__name__) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _sleep(self, attempt: int) -> None:
-        if self.backoff > 0:
-            time.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))  # noqa: S311
+        session = self._retrying if retry else self._once
+        try:
+            resp = session.request(method, self.api_base_url + path, timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            # Timeouts and connection failures (after the adapter's retries), broken streams.
+            raise TikTokTransientError(type(exc).__name__) from None
+        return resp.status_code, self._json(resp)
 
     @staticmethod
     def _json(resp: requests.Response) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import ConfigError, TransientError
+from orcapulse_tiktok.data import secrets
+from orcapulse_tiktok.errors import ConfigError
 
 # Long enough to save a Secrets Manager call on nearly every request, short enough that a rotated
 # client secret is picked up within minutes.
@@ -23,16 +24,10 @@ class AppCredentials(NamedTuple):
 def app_credentials() -> AppCredentials:
     """The app's ``client_key`` and ``client_secret`` from ``TIKTOK_APP_SECRET_ID``.
 
-    A Secrets Manager failure (throttling, 5xx, timeout) is a ``TransientError``: every caller
-    already turns that into its retryable answer."""
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-    secret_id = get_settings().require("app_secret_id")
-    try:
-        raw = parameters.get_secret(secret_id, transform="json", max_age=CACHE_SECONDS)
-    except GetParameterError:
-        raise TransientError("The TikTok app credentials are unavailable, try again") from None
+    A Secrets Manager failure is classified by ``data.faults``: throttling, 5xx and timeouts are a
+    ``TransientError`` every caller turns into its retryable answer; access denied or a missing
+    secret is ``DependencyMisconfigured``."""
+    raw = secrets.cached_secret(get_settings().require("app_secret_id"), max_age=CACHE_SECONDS, json=True)
     if not isinstance(raw, dict):
         raise ConfigError("TIKTOK_APP_SECRET_ID must hold a JSON object")
     key, secret = raw.get("client_key"), raw.get("client_secret")

@@ -26,18 +26,3 @@ def client(service: str) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests switch AWS endpoints between cases)."""
     client.cache_clear()
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a ``ClientError``, or of the one behind a PynamoDB exception.
-
-    ``None`` for transport faults (timeouts, connection errors). Use this rather than PynamoDB's
-    ``cause_response_code``, which raises ``AttributeError`` when the cause is a botocore timeout
-    (its ``response`` attribute is ``None``)."""
-    cause = getattr(exc, "cause", None) or exc
-    response = getattr(cause, "response", None)
-    if not isinstance(response, dict):
-        return None
-    error = response.get("Error")
-    code = error.get("Code") if isinstance(error, dict) else None
-    return str(code) if code else None
