@@ -39,6 +39,8 @@ class Fault:
     status: int
     body: dict[str, Any] | None = None
     timeout: bool = False
+    # The request is carried out, then its answer never arrives (a read timeout after the write).
+    lost: bool = False
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """The fault matrix is generated while pytest collects it: each scenario runs once without faults
 and its recorded sequence of outside calls becomes the matrix's rows.
 
-``make test`` runs every call position once, with one fault kind each, the kinds rotating along
-the sequence; ``make faults`` (``ORCAPULSE_FAULTS=full``) runs every position with every kind that
-applies to it (AWS: throttle, 5xx, timeout; TikTok: 5xx, timeout) and prints the matrix."""
+``make test`` runs every call position with one fault kind, the kinds rotating along the
+sequence, and with ``lost`` (the call took effect, its answer never came back), which is what
+every compensation must survive; ``make faults`` (``ORCAPULSE_FAULTS=full``) runs every position
+with every kind that applies to it (AWS: throttle, 5xx, timeout, lost; TikTok: 5xx, timeout, lost)
+and prints the matrix."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.faults.harness import SCENARIOS, record_baseline
-from tests.support.faults import Call
+from tests.support.faults import LOST, Call
 
 FULL = os.environ.get("ORCAPULSE_FAULTS", "").lower() == "full"
 
@@ -46,7 +48,8 @@ def cases(full: bool = FULL) -> list[Case]:
     for path in SCENARIOS:
         calls = baseline(path)
         for k, call in enumerate(calls):
-            kinds = call.faults if full else (call.faults[k % len(call.faults)],)
+            rotating = call.faults[k % (len(call.faults) - 1)]  # lost is run at every position
+            kinds = call.faults if full else (rotating, LOST)
             out.extend(Case(path, k, fault, calls) for fault in kinds)
     return out
 
@@ -70,7 +73,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     failed = [r for r in ROWS if not r["ok"]]
     write(
         f"fault matrix: {len(ROWS)} faulted runs over {len(positions)} call positions "
-        f"({'every fault kind' if FULL else 'one fault kind each, rotating'}); {len(failed)} failed"
+        f"({'every fault kind' if FULL else 'a rotating fault kind and lost at each'}); {len(failed)} failed"
     )
     if not (FULL or os.environ.get("ORCAPULSE_FAULT_MATRIX") or failed):
         return

@@ -28,7 +28,7 @@ import responses
 from orcapulse_local.tiktok_state import TikTokState
 from tests.support.deployment import FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
-from tests.support.faults import Call, ExternalCalls, external_calls
+from tests.support.faults import LOST, Call, ExternalCalls, external_calls
 from tests.support.functions import import_function
 from tests.support.tiktok_fake import TikTokFake
 from tests.support.webhooks import BusCapture, comment_content
@@ -212,9 +212,9 @@ Expectations = dict[str, tuple[int, str]]
 
 class Scenario(abc.ABC):
     """One success path. ``expected`` maps a call's label (optionally ``label#n`` for its n-th
-    occurrence in the run) to the answer a fault there must produce; a call missing from the map
-    (a new call site) gets ``default`` — so a new call with other behaviour fails until someone
-    writes down what it should do."""
+    occurrence in the run, and ``...@fault`` for one fault kind only) to the answer a fault there
+    must produce; a call missing from the map (a new call site) gets ``default`` — so a new call
+    with other behaviour fails until someone writes down what it should do."""
 
     name = ""
     expected: Expectations = {}
@@ -240,10 +240,13 @@ class Scenario(abc.ABC):
     def after_rerun(self, env: Env, ctx: Any, first: Outcome, again: Outcome) -> None:
         """Implemented by each path."""
 
-    def expectation(self, calls: list[Call], k: int) -> tuple[int, str]:
+    def expectation(self, calls: list[Call], k: int, fault: str) -> tuple[int, str]:
         label = calls[k].label
         occurrence = sum(1 for c in calls[: k + 1] if c.label == label)
-        return self.expected.get(f"{label}#{occurrence}") or self.expected.get(label) or self.default
+        for key in (f"{label}#{occurrence}@{fault}", f"{label}@{fault}", f"{label}#{occurrence}", label):
+            if key in self.expected:
+                return self.expected[key]
+        return self.default
 
     def record(
         self, env: Env, ctx: Any, *, fail_at: int | None = None, fault: str | None = None
@@ -252,6 +255,7 @@ class Scenario(abc.ABC):
             outcome = self.run(env, ctx)
         if isinstance(ctx, dict):
             ctx["injected"] = calls.injected
+            ctx["fault"] = fault
         return outcome, calls
 
 
@@ -301,6 +305,10 @@ class ConnectCallback(Scenario):
             assert records(env) == {}, "a failed callback stored an integration"
             # A token the failed callback obtained is revoked, so nothing usable is left anywhere.
             obtained = set(env.state.access_tokens) - ctx["tokens_before"]
+            if _lost_at(ctx, "tiktok.token"):
+                # TikTok issued tokens whose answer never arrived: the product never held them and
+                # cannot revoke them (docs/THREATS.md); they expire at TikTok on their own.
+                obtained = set()
             alive = [t for t in obtained if not env.state.access_tokens[t]["revoked"]]
             assert not alive, "a failed callback left a live token at TikTok"
 
@@ -363,8 +371,10 @@ class Disconnect(Scenario):
         if outcome.status == 200:
             assert records(env) == {}
             assert env.aws.token_secrets() == {}
-            assert self._revoked_at_tiktok(env, ctx) == (outcome.detail == "revoked")
-        else:
+            if outcome.detail == "revoked" or not _lost_at(ctx, "tiktok.revoke"):
+                # A revoke whose answer was lost may have worked: "not revoked" is all we know.
+                assert self._revoked_at_tiktok(env, ctx) == (outcome.detail == "revoked")
+        elif not _lost_at(ctx, "dynamodb.DeleteItem(IntegrationsTable)"):
             assert ctx["integration_id"] in records(env), "a failed disconnect lost the record it must retry"
 
     def rerun(self, env: Env, ctx: dict[str, Any], first: Outcome) -> Outcome:
@@ -372,7 +382,8 @@ class Disconnect(Scenario):
         return self.run(env, ctx)
 
     def after_rerun(self, env: Env, ctx: dict[str, Any], first: Outcome, again: Outcome) -> None:
-        if first.status == 200:
+        if first.status == 200 or _lost_at(ctx, "dynamodb.DeleteItem(IntegrationsTable)"):
+            # The record is gone (a delete whose answer was lost took effect): the retry is 404.
             assert again.key == (404, "integration_not_found"), again
         else:
             assert again.status == 200, again
@@ -393,6 +404,10 @@ class TokenRefresh(Scenario):
         # The lease release is bookkeeping: the tokens are already safe in the vault.
         "dynamodb.UpdateItem(IntegrationsTable)#2": (200, "token"),
     }
+    # TikTok rotated the pair but its answer was lost: the old refresh token is dead and the new
+    # one never arrived. No product can recover that grant; it becomes needs_reauth on the next
+    # attempt (docs/THREATS.md).
+    grant_lost = "tiktok.token"
 
     def setup(self, env: Env) -> dict[str, Any]:
         from orcapulse_tiktok.models.integration import integrations
@@ -434,6 +449,12 @@ class TokenRefresh(Scenario):
     def after_fault(self, env: Env, ctx: dict[str, Any], outcome: Outcome) -> None:
         assert_storage_clean(env)
         stored = self._vault(env, ctx)
+        if _lost_at(ctx, self.grant_lost):
+            assert outcome.key == (503, "temporarily_unavailable"), outcome
+            assert stored == ctx["before"]
+            assert not live_at_tiktok(env, stored)
+            assert "refresh_lease_owner" not in self._record(env, ctx), "a failed refresh kept its lease"
+            return
         # Whatever happened, the vault holds a pair TikTok still honours (a rotated pair is stored
         # before it is used; a failed refresh keeps the old one).
         assert live_at_tiktok(env, stored), "the vault holds a dead token pair"
@@ -448,6 +469,10 @@ class TokenRefresh(Scenario):
         return self.run(env, ctx)
 
     def after_rerun(self, env: Env, ctx: dict[str, Any], first: Outcome, again: Outcome) -> None:
+        if _lost_at(ctx, self.grant_lost):
+            assert again.key == (409, "integration_needs_reauth"), again
+            assert self._record(env, ctx)["status"]["S"] == "needs_reauth"
+            return
         assert again.key == (200, "token"), again
         assert_storage_clean(env)
         stored = self._vault(env, ctx)
@@ -545,11 +570,25 @@ class AcceptedWebhook(Scenario):
         announced = self._announced(ctx)
         assert set(announced) == ctx["leads"], f"not every lead was announced: {announced}"
         injected = ctx.get("injected")
-        if injected is not None and injected.label == "dynamodb.UpdateItem(LeadsTable)":
+        if (
+            injected is not None
+            and injected.label == "dynamodb.UpdateItem(LeadsTable)"
+            and ctx["fault"] != LOST
+        ):
             # The lead whose marker was not cleared is announced again by the backstop.
             assert sorted(announced.values()) == [1, 2], announced
+        elif _lost_at(ctx, "events.PutEvents(LeadsEventBus)"):
+            # EventBridge took the events but the answer was lost: the redelivery announces them
+            # again (at least once; consumers deduplicate on detail.lead_id).
+            assert set(announced.values()) == {2}, announced
         else:
             assert set(announced.values()) == {1}, f"announced more than once: {announced}"
+
+
+def _lost_at(ctx: dict[str, Any], label: str) -> bool:
+    """Whether this run's fault was a lost answer of the call ``label``."""
+    injected = ctx.get("injected")
+    return ctx.get("fault") == LOST and injected is not None and injected.label == label
 
 
 SCENARIOS: dict[str, Scenario] = {

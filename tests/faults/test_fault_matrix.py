@@ -33,7 +33,7 @@ def test_fault_then_clean_retry(case: Case, tiktok_state):
         assert [c.label for c in calls.calls[: case.k]] == [c.label for c in case.baseline[: case.k]]
         assert calls.injected == case.call
         assert_no_secret_in(outcome.shown, env, "the answer")
-        expected = scenario.expectation(list(case.baseline), case.k)
+        expected = scenario.expectation(list(case.baseline), case.k, case.fault)
         assert outcome.key == expected, f"expected {expected}, got {outcome}"
         scenario.after_fault(env, ctx, outcome)
         row["invariants"] = "OK"

@@ -66,6 +66,6 @@ def test_unclassified_calls_get_the_paths_default():
         Call("tiktok", "tiktok", "revoke"),
         Call("aws", "sqs", "SendMessage", "x"),
     ]
-    assert scenario.expectation(calls, 0) == scenario.default
-    assert scenario.expectation(calls, 1) == (200, "not_revoked")
-    assert scenario.expectation(calls, 2) == scenario.default
+    assert scenario.expectation(calls, 0, "timeout") == scenario.default
+    assert scenario.expectation(calls, 1, "timeout") == (200, "not_revoked")
+    assert scenario.expectation(calls, 2, "timeout") == scenario.default

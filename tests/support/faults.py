@@ -17,6 +17,9 @@ What a fault stands for:
   client's retries.
 - Retries the product itself makes (a second vault write, a fallback read) are new calls and
   succeed: the matrix checks that such a retry really completes the work.
+- ``lost`` is a call that *took effect* but whose answer never came back (a read timeout after
+  the write): the product sees a timeout, while AWS or TikTok did what was asked. Every
+  compensation must treat such an unknown outcome as "maybe done".
 """
 
 from __future__ import annotations
@@ -74,8 +77,9 @@ def aws_calls(
 
 
 # -- one ordered sequence of outside calls ------------------------------------------------------------
-AWS_FAULTS = ("throttle", "5xx", "timeout")
-TIKTOK_FAULTS = ("5xx", "timeout")
+AWS_FAULTS = ("throttle", "5xx", "timeout", "lost")
+TIKTOK_FAULTS = ("5xx", "timeout", "lost")
+LOST = "lost"
 
 # The error codes each service really answers with when it throttles or fails internally.
 _THROTTLE_CODES = {"dynamodb": "ThrottlingException", "secretsmanager": "ThrottlingException"}
@@ -161,7 +165,7 @@ def aws_fault(call: Call, fault: str, operation_name: str) -> Exception:
             },
             operation_name,
         )
-    if fault == "timeout":
+    if fault in ("timeout", LOST):
         return ReadTimeoutError(endpoint_url=f"https://{call.service}.us-east-1.amazonaws.com/")
     if fault == "connect-timeout":
         return ConnectTimeoutError(endpoint_url=f"https://{call.service}.us-east-1.amazonaws.com/")
@@ -174,6 +178,8 @@ def tiktok_fault(endpoint: str, fault: str) -> TikTokFault:
     """TikTok failing as its docs describe: a 5xx with its error envelope, or no answer in time."""
     if fault == "timeout":
         return TikTokFault(0, timeout=True)
+    if fault == LOST:
+        return TikTokFault(0, lost=True)
     if fault != "5xx":
         raise ValueError(f"unknown TikTok fault {fault!r}")
     if endpoint == "user_info":
@@ -205,7 +211,7 @@ class ExternalCalls:
             if index != self.fail_at:
                 return False
             self.injected = call
-            if call.system == "tiktok":
+            if call.system == "tiktok" and self.fault != LOST:
                 self._down = call.operation
             return True
 
@@ -214,6 +220,11 @@ class ExternalCalls:
         call = Call("aws", service, operation_name, aws_target(service, params))
         if self._next(call):
             assert self.fault is not None
+            if self.fault == LOST:
+                # The call reaches AWS and is carried out; whatever it answered is lost on the way
+                # back, an error included (a refused write took no effect, but it is lost too).
+                with contextlib.suppress(ClientError):
+                    _real_call(client, operation_name, params)
             raise aws_fault(call, self.fault, operation_name)
         return _real_call(client, operation_name, params)
 
@@ -234,7 +245,8 @@ def external_calls(
 ) -> Iterator[ExternalCalls]:
     """Record every outside call made inside the block (AWS always; TikTok when ``tiktok``, the
     test's ``TikTokFake``, is given); with ``fail_at``, make that call (0-based) fail with
-    ``fault`` (``throttle``, ``5xx`` or ``timeout``; TikTok calls take ``5xx`` or ``timeout``)."""
+    ``fault`` (``throttle``, ``5xx``, ``timeout`` or ``lost``; TikTok calls take ``5xx``,
+    ``timeout`` or ``lost``)."""
     log = ExternalCalls(fail_at=fail_at, fault=fault)
 
     def call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:

@@ -42,20 +42,25 @@ class TikTokFake:
             self.requests.append((endpoint, request))
             fault = self.interceptor(endpoint) if self.interceptor is not None else None
             fault = self.state.take_fault(endpoint) or fault
+            if fault is not None and fault.lost:
+                self._answer(endpoint, request)  # TikTok did it; the answer is lost on the way back
+                raise requests.ReadTimeout("read timed out")
             if fault is not None:
                 if fault.timeout:
                     raise requests.ReadTimeout("read timed out")
                 return fault.status, {"Content-Type": "application/json"}, json.dumps(fault.body or {})
-            if endpoint == "token":
-                status, body = self.state.token(_form(request))
-            elif endpoint == "revoke":
-                status, body = self.state.revoke(_form(request))
-            else:
-                query = dict(parse_qsl(urlsplit(request.url).query))
-                status, body = self.state.user_info(request.headers.get("Authorization"), query.get("fields"))
+            status, body = self._answer(endpoint, request)
             return status, {"Content-Type": "application/json"}, json.dumps(body)
 
         return handle
+
+    def _answer(self, endpoint: str, request: Any) -> tuple[int, dict[str, Any]]:
+        if endpoint == "token":
+            return self.state.token(_form(request))
+        if endpoint == "revoke":
+            return self.state.revoke(_form(request))
+        query = dict(parse_qsl(urlsplit(request.url).query))
+        return self.state.user_info(request.headers.get("Authorization"), query.get("fields"))
 
     # Convenience passthroughs used by most tests.
     @property

@@ -136,9 +136,19 @@ def take_lease(record: Integration, now: float) -> Lease | None:
     """Take ``record``'s refresh lease, or ``None`` when another worker holds it or the integration
     is not active (or gone)."""
     owner = uuid.uuid4().hex
-    taken = integration_store.take_refresh_lease(
-        record.workspace_id, record.integration_id, owner=owner, now=int(now), until=int(now) + LEASE_SECONDS
-    )
+    try:
+        taken = integration_store.take_refresh_lease(
+            record.workspace_id,
+            record.integration_id,
+            owner=owner,
+            now=int(now),
+            until=int(now) + LEASE_SECONDS,
+        )
+    except DomainError:
+        # The write may have taken effect although its answer was lost: give back what may be ours
+        # (a no-op unless this owner holds it), so the next caller need not wait for it to expire.
+        Lease(record, owner).end(integration_store.release_refresh_lease)
+        raise
     return Lease(record, owner) if taken else None
 
 
