@@ -5,13 +5,16 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# Two package sets in one virtualenv: what the local stack needs to run (make local), and the
+# development tools on top of it (make test). Each has its own stamp.
+LOCAL_STAMP := $(VENV)/.installed-local
 STAMP := $(VENV)/.installed
 # Offline-safe defaults for tools that would otherwise look for an AWS account or phone home.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv test lint typecheck template build unit browser local token webhook demo bench load faults openapi clean
+.PHONY: help venv venv-local test lint typecheck template build unit browser local token webhook demo bench load faults openapi clean
 
 help:
 	@echo "make local   run the whole product on this machine (no AWS, no Docker)"
@@ -24,11 +27,21 @@ help:
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
 	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt
+# The layer's own pins are installed alongside, so the functions get exactly those (pip refuses when
+# requirements-local.txt disagrees with them); likewise the development set must agree with the local one.
+$(LOCAL_STAMP): requirements-local.txt layers/common/requirements.txt
 	@test -x $(PY) || $$(scripts/find-python312) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+	  -r requirements-local.txt -r layers/common/requirements.txt
+	touch $(LOCAL_STAMP)
+
+$(STAMP): requirements-dev.txt $(LOCAL_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+	  -r requirements-dev.txt -c requirements-local.txt
 	touch $(STAMP)
+
+venv-local: $(LOCAL_STAMP)
 
 venv: $(STAMP)
 
@@ -61,20 +74,20 @@ test: lint typecheck template build browser unit
 
 # The local stack (docs/local.md): moto, the TikTok emulator and the template's functions behind a
 # local HTTP gateway, in the foreground until Ctrl-C. Ports: LOCAL_API_PORT, LOCAL_TIKTOK_PORT,
-# LOCAL_AWS_PORT (3000, 3001, 3002).
-local: $(STAMP)
+# LOCAL_AWS_PORT (3000, 3001, 3002). Installs only requirements-local.txt, not the test tools.
+local: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local serve
 
 # USER is in everyone's environment: only a USER given on the command line names the token's user.
-token: $(STAMP)
+token: $(LOCAL_STAMP)
 	@$(PY) -m orcapulse_local token \
 	  $(if $(filter command line,$(origin WORKSPACE)),--workspace "$$WORKSPACE") \
 	  $(if $(filter command line,$(origin USER)),--user "$$USER")
 
-webhook: $(STAMP)
+webhook: $(LOCAL_STAMP)
 	@$(PY) -m orcapulse_local webhook --event "$${EVENT:-comment}" --open-id "$$OPEN_ID" --text "$$TEXT"
 
-demo: $(STAMP)
+demo: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local demo
 
 # Measures the built artifact (.aws-sam/build); the in-process scenarios import the layer's
@@ -94,7 +107,7 @@ faults: $(STAMP)
 
 # A bounded load test on 127.0.0.1 with a local stack of its own (make test sends 200); it stops by
 # itself and exits non-zero unless every lead exists once and was announced once, with no 5xx.
-load: $(STAMP)
+load: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local.load $(if $(DELIVERIES),--deliveries $(DELIVERIES))
 
 clean:

@@ -2,8 +2,41 @@
 // dev JWT. Plain DOM, no build step.
 "use strict";
 
-const state = { token: null, cursors: [null], page: 0, integrations: [], platforms: null };
+const state = { token: null, cursors: [null], page: 0, integrations: [], sources: new Map() };
 const $ = (id) => document.getElementById(id);
+
+// Words for the API's codes. Capture sources come with their labels from GET /platforms; these
+// codes have none there.
+const INTEGRATION_STATUS = { active: "Active", needs_reauth: "Needs reconnecting", revoked: "Revoked" };
+const LEAD_STATUS = { new: "New", qualified: "Qualified", routed: "Routed", dismissed: "Dismissed" };
+const REVOKED_REASON = {
+  unknown: "TikTok gave no reason",
+  user_disconnected: "the account owner disconnected the app at TikTok",
+  account_deleted: "the TikTok account was deleted",
+  age_changed: "the account holder's age changed",
+  account_banned: "the TikTok account was banned",
+  developer_revoked: "the app's developer revoked access",
+};
+const CALLBACK_REASON = {
+  access_denied: "Deny was pressed on TikTok's page",
+  invalid_state: "the connect link expired or was already used",
+  missing_scope: "a permission the product needs was unticked on TikTok's page",
+  token_exchange_failed: "TikTok did not exchange the code for a token",
+  profile_fetch_failed: "TikTok did not send the account's profile",
+  internal_error: "something went wrong in the product",
+};
+const WEBHOOK_ANSWER = {
+  accepted: "accepted: it is in the leads below",
+  duplicate: "duplicate: the product already had this event",
+  ignored: "ignored: no lead from this event or for this account",
+};
+const EVENT_NAME = {
+  "comment.update": "Comment",
+  im_receive_msg: "Direct message",
+  im_receive_high_intent_comment: "High-intent comment",
+  "authorization.removed": "Disconnect notice",
+};
+const NEEDS_ACTION = new Set(["revoked", "needs_reauth"]);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -17,10 +50,15 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function banner(text, kind) {
-  const box = $("banner");
-  box.textContent = text;
-  box.className = `banner ${kind}`;
-  box.hidden = false;
+  $("banner-text").textContent = text;
+  $("banner").className = `banner ${kind}`;
+  $("banner").hidden = false;
+}
+
+// A banner speaks about the last action: the next one, or another workspace, clears it.
+function clearBanner() {
+  $("banner").hidden = true;
+  $("banner-text").textContent = "";
 }
 
 async function api(path, options = {}) {
@@ -32,7 +70,7 @@ async function api(path, options = {}) {
   try { body = await response.json(); } catch (_) { /* empty body */ }
   if (!response.ok) {
     const message = body?.error?.message || body?.message || response.statusText;
-    throw new Error(`${response.status} ${message}`);
+    throw new Error(`${message} (HTTP ${response.status})`);
   }
   return body;
 }
@@ -50,50 +88,103 @@ async function signIn() {
 }
 
 // -- integrations ---------------------------------------------------------------------------
+function accountName(item) {
+  return item.display_name || item.open_id;
+}
+
+function statusCell(item) {
+  const badge = el("span", { class: `badge ${item.status}`, "data-testid": "integration-status" },
+    INTEGRATION_STATUS[item.status] || item.status);
+  if (item.status === "revoked") {
+    const why = REVOKED_REASON[item.revoked_reason] || REVOKED_REASON.unknown;
+    return el("td", {}, badge, el("div", { class: "note" }, why));
+  }
+  if (item.status === "needs_reauth") {
+    return el("td", {}, badge, el("div", { class: "note" }, "TikTok no longer accepts its token"));
+  }
+  return el("td", {}, badge);
+}
+
+function actionsCell(item) {
+  if (NEEDS_ACTION.has(item.status)) {
+    return el("td", { class: "actions" },
+      el("button", { class: "primary", "data-testid": "reconnect", onclick: () => connect(item) }, "Reconnect"),
+      el("button", { class: "danger", "data-testid": "remove", onclick: () => disconnect(item, "Remove") }, "Remove"));
+  }
+  return el("td", { class: "actions" },
+    el("button", { class: "danger", "data-testid": "disconnect", onclick: () => disconnect(item, "Disconnect") },
+      "Disconnect"));
+}
+
 async function loadIntegrations() {
   const body = await api("/integrations?platform=tiktok");
   state.integrations = body.items || [];
   const rows = $("integrations").querySelector("tbody");
   rows.replaceChildren(...state.integrations.map((item) => el("tr", { "data-integration": item.integration_id },
-    el("td", {}, el("span", { class: "account" }, avatar(item.display_name), item.display_name || "—")),
-    el("td", {}, el("code", {}, item.open_id)),
-    el("td", {}, el("span", { class: `badge ${item.status}`, "data-testid": "integration-status" }, item.status)),
+    el("td", {}, el("div", { class: "account" }, avatar(accountName(item)),
+      el("div", {}, el("div", {}, item.display_name || "—"), el("code", { class: "note" }, item.open_id)))),
+    statusCell(item),
     el("td", {}, when(item.connected_at)),
-    el("td", {}, when(item.last_event_at)),
-    el("td", {}, item.status === "revoked" ? "" : el("button", {
-      class: "danger", "data-testid": "disconnect", onclick: () => disconnect(item),
-    }, "Disconnect")),
+    el("td", {}, when(item.last_event_at, "minute")),
+    actionsCell(item),
   )));
-  $("integrations-empty").hidden = state.integrations.length > 0;
-  const select = $("event-account");
-  const chosen = select.value;
-  select.replaceChildren(...state.integrations.map((item) =>
-    el("option", { value: item.open_id }, `${item.display_name || item.open_id} (${item.status})`)));
-  if (chosen) select.value = chosen;
+  const none = state.integrations.length === 0;
+  $("integrations").hidden = none;
+  $("integrations-empty").hidden = !none;
+  fillAccountSelects();
+}
+
+function fillAccountSelects() {
+  const target = $("event-account");
+  const chosen = target.value;
+  $("send-event").disabled = state.integrations.length === 0;
+  if (state.integrations.length === 0) {
+    target.replaceChildren(el("option", { value: "" }, "No account connected yet"));
+    target.disabled = true;
+  } else {
+    target.replaceChildren(...state.integrations.map((item) => el("option", { value: item.open_id },
+      item.status === "active" ? accountName(item) : `${accountName(item)} (${INTEGRATION_STATUS[item.status]})`)));
+    target.disabled = false;
+    if (state.integrations.some((item) => item.open_id === chosen)) target.value = chosen;
+  }
+  const filter = $("f-integration");
+  const filtered = filter.value;
+  filter.replaceChildren(el("option", { value: "" }, "any"),
+    ...state.integrations.map((item) => el("option", { value: item.integration_id }, accountName(item))));
+  if (state.integrations.some((item) => item.integration_id === filtered)) filter.value = filtered;
 }
 
 function avatar(name) {
   // Initials rather than the TikTok avatar URL: the console loads nothing from outside.
   const initials = (name || "?").split(/\s+/).map((w) => w[0]).join("").slice(0, 2).toUpperCase();
-  return el("span", { class: "badge", title: name || "" }, initials);
+  return el("span", { class: "avatar", title: name || "" }, initials);
 }
 
-async function connect() {
+// Reconnecting is connecting again: the product keeps the integration's id for the same account.
+async function connect(item) {
+  clearBanner();
   try {
     const body = await api("/integrations/tiktok/oauth/start");
+    if (item) sessionStorage.setItem("orcapulse.reconnecting", item.integration_id);
+    else sessionStorage.removeItem("orcapulse.reconnecting");
     window.location.assign(body.authorize_url);
   } catch (error) {
     banner(`Could not start connecting: ${error.message}`, "error");
   }
 }
 
-async function disconnect(item) {
-  if (!window.confirm(`Disconnect ${item.display_name || item.open_id}?`)) return;
+async function disconnect(item, verb) {
+  clearBanner();
+  const name = accountName(item);
+  if (!window.confirm(`${verb} ${name}? Its token is revoked at TikTok and deleted here; its leads stay.`)) return;
   try {
     const body = await api(`/integrations/tiktok/${encodeURIComponent(item.integration_id)}`, { method: "DELETE" });
-    banner(`Disconnected ${item.display_name || item.open_id} — token revoked at TikTok: ${body.revoked}`, "ok");
+    banner(body.revoked
+      ? `${name} is disconnected: TikTok revoked the access, and the token is deleted.`
+      : `${name} is removed. TikTok did not confirm a revoke (the access had already ended there); the token is deleted.`,
+    "ok");
   } catch (error) {
-    banner(`Disconnect failed: ${error.message}`, "error");
+    banner(`${verb} failed: ${error.message}`, "error");
   }
   await refresh();
 }
@@ -101,32 +192,54 @@ async function disconnect(item) {
 // -- test events ----------------------------------------------------------------------------------
 async function sendEvent(event) {
   event.preventDefault();
+  clearBanner();
   const result = $("event-result");
   const openId = $("event-account").value;
-  if (!openId) { result.textContent = "Connect an account first."; return; }
+  if (!openId) { result.textContent = "Connect a TikTok account first: events are sent to one of yours."; return; }
   result.textContent = "Sending…";
+  const payload = { event: $("event-kind").value, open_id: openId, text: $("event-text").value };
+  const author = $("event-author").value.trim();
+  if (author) payload.author = author;
   const response = await fetch("/local/tiktok/webhooks", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ event: $("event-kind").value, open_id: openId, text: $("event-text").value }),
+    body: JSON.stringify(payload),
   });
   const body = await response.json();
   if (!response.ok) { result.textContent = `Not sent: ${body?.error?.message || response.status}`; return; }
-  const answer = body.response?.status ?? JSON.stringify(body.response);
-  result.textContent = `${body.event} delivered → webhook answered ${body.status} ${answer}`;
+  const answer = body.response?.status;
+  const said = body.event === "authorization.removed" && answer === "accepted"
+    ? "accepted: the account now shows as revoked"
+    : WEBHOOK_ANSWER[answer] || `HTTP ${body.status} ${answer ?? JSON.stringify(body.response)}`;
+  result.textContent = `${EVENT_NAME[body.event] || body.event} sent; the product's webhook answered ${said}.`;
   await refresh();
 }
 
 // -- leads ------------------------------------------------------------------------------------------
 function filters() {
-  const query = new URLSearchParams();
-  for (const id of ["f-platform", "f-source", "f-status", "f-limit"]) {
+  const query = new URLSearchParams({ platform: "tiktok" });
+  for (const id of ["f-integration", "f-source", "f-status", "f-limit"]) {
     const field = $(id);
     if (field.value) query.set(field.name, field.value);
   }
   const cursor = state.cursors[state.page];
   if (cursor) query.set("cursor", cursor);
   return query;
+}
+
+function filtered() {
+  return ["f-integration", "f-source", "f-status"].some((id) => $(id).value);
+}
+
+function leadAccount(lead) {
+  const item = state.integrations.find((i) => i.integration_id === lead.integration_id);
+  return item ? accountName(item) : el("span", { class: "note", title: lead.integration_id }, "disconnected account");
+}
+
+function emptyLeads(text) {
+  $("leads").hidden = true;
+  $("leads-empty").textContent = text;
+  $("leads-empty").hidden = false;
 }
 
 async function loadLeads() {
@@ -136,21 +249,30 @@ async function loadLeads() {
     body = await api(`/social-leads?${filters()}`);
   } catch (error) {
     rows.replaceChildren();
-    $("leads-empty").textContent = `Could not list leads: ${error.message}`;
-    $("leads-empty").hidden = false;
+    emptyLeads(`Could not list leads: ${error.message}`);
     return;
   }
   const items = body.items || [];
   rows.replaceChildren(...items.map((lead) => el("tr", { "data-lead": lead.lead_id },
     el("td", {}, when(lead.captured_at)),
-    el("td", {}, el("span", { class: "badge", "data-testid": "lead-source" }, lead.capture_source)),
-    el("td", {}, lead.author?.username || lead.author?.id || "—"),
+    el("td", { class: "nowrap", "data-testid": "lead-account" }, leadAccount(lead)),
+    el("td", {}, el("span", { class: "badge", "data-testid": "lead-source" },
+      state.sources.get(lead.capture_source) || lead.capture_source)),
+    el("td", { class: "nowrap" }, lead.author?.username || lead.author?.id || "—"),
     el("td", { class: "message", "data-testid": "lead-message" }, lead.message || ""),
-    el("td", {}, el("span", { class: `badge ${lead.status}` }, lead.status)),
-    el("td", {}, lead.high_intent ? "high" : ""),
+    el("td", {}, el("span", { class: `badge ${lead.status}` }, LEAD_STATUS[lead.status] || lead.status)),
+    el("td", {}, lead.high_intent ? el("span", { class: "badge hot" }, "High intent") : ""),
   )));
-  $("leads-empty").textContent = "No leads match.";
-  $("leads-empty").hidden = items.length > 0;
+  if (items.length > 0) {
+    $("leads").hidden = false;
+    $("leads-empty").hidden = true;
+  } else if (filtered() || state.page > 0) {
+    emptyLeads("No leads match these filters.");
+  } else if (state.integrations.length === 0) {
+    emptyLeads("No leads yet. Connect a TikTok account to start: its comments and messages become leads here.");
+  } else {
+    emptyLeads("No leads yet. Send a test comment or direct message above, and it appears here.");
+  }
   state.cursors[state.page + 1] = body.next_cursor || null;
   $("next").disabled = !body.next_cursor;
   $("prev").disabled = state.page === 0;
@@ -159,57 +281,83 @@ async function loadLeads() {
 
 async function loadPlatforms() {
   const body = await api("/platforms");
-  const platformSelect = $("f-platform");
-  const sourceSelect = $("f-source");
-  for (const platform of body.items || []) {
-    platformSelect.append(el("option", { value: platform.id }, platform.label));
-    for (const source of platform.capture_sources || []) {
-      sourceSelect.append(el("option", { value: source.id }, `${platform.label}: ${source.label}`));
-    }
+  const tiktok = (body.items || []).find((platform) => platform.id === "tiktok");
+  // Only what this console can capture: TikTok's sources this deployment produces.
+  for (const source of tiktok?.capture_sources || []) {
+    state.sources.set(source.id, source.label);
+    if (!source.reserved) $("f-source").append(el("option", { value: source.id }, source.label));
   }
-  for (const status of body.lead_statuses || []) $("f-status").append(el("option", { value: status }, status));
+  for (const status of body.lead_statuses || []) {
+    $("f-status").append(el("option", { value: status }, LEAD_STATUS[status] || status));
+  }
 }
 
-function when(iso) {
-  return iso ? iso.replace("T", " ").replace("Z", " UTC") : "—";
+// ISO 8601 UTC as "2026-11-25 08:00:05 UTC", or to the minute where that is what is kept.
+function when(iso, precision = "second") {
+  if (!iso) return "—";
+  const [date, time = ""] = iso.replace("Z", "").split("T");
+  const shown = precision === "minute" ? time.slice(0, 5) : time.slice(0, 8);
+  return el("time", { datetime: iso, title: iso }, `${date} ${shown} UTC`);
 }
 
 async function refresh() {
-  await Promise.all([loadIntegrations(), loadLeads()]);
+  // Leads name their account: integrations first.
+  await loadIntegrations();
+  await loadLeads();
 }
 
 // -- start ------------------------------------------------------------------------------------------------
-function showCallbackOutcome() {
-  const params = new URLSearchParams(window.location.search);
+function showCallbackOutcome(params) {
   const status = params.get("status");
-  if (status === "connected") banner(`TikTok account connected (integration ${params.get("integration_id")}).`, "ok");
-  else if (status === "error") banner(`Connecting failed: ${params.get("reason")}.`, "error");
-  if (status) window.history.replaceState({}, "", "/");
+  const reconnecting = sessionStorage.getItem("orcapulse.reconnecting");
+  sessionStorage.removeItem("orcapulse.reconnecting");
+  if (status === "connected") {
+    const id = params.get("integration_id");
+    const item = state.integrations.find((i) => i.integration_id === id);
+    const name = item ? accountName(item) : id;
+    banner(id === reconnecting
+      ? `TikTok account reconnected: ${name} is active again.`
+      : `TikTok account connected: ${name}. Send it a test event below.`, "ok");
+  } else if (status === "error") {
+    const reason = params.get("reason");
+    banner(`Connecting failed: ${CALLBACK_REASON[reason] || reason}. Press Connect TikTok to try again.`, "error");
+  }
 }
 
 async function main() {
   const saved = JSON.parse(localStorage.getItem("orcapulse.identity") || "{}");
   $("workspace").value = saved.workspace || "ws-local";
   $("user").value = saved.user || "user-local";
-  showCallbackOutcome();
+  const callback = new URLSearchParams(window.location.search);
+  if (callback.get("status")) window.history.replaceState({}, "", "/");
   $("identity").addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearBanner();
+    $("event-result").textContent = "";
     await signIn();
     state.cursors = [null]; state.page = 0;
+    for (const id of ["f-integration", "f-source", "f-status"]) $(id).value = "";
     await refresh();
   });
-  $("connect").addEventListener("click", connect);
+  $("banner-close").addEventListener("click", clearBanner);
+  $("connect").addEventListener("click", () => connect(null));
   $("test-event").addEventListener("submit", sendEvent);
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
+    clearBanner();
     state.cursors = [null]; state.page = 0;
     loadLeads();
   });
-  $("next").addEventListener("click", () => { state.page += 1; loadLeads(); });
-  $("prev").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); loadLeads(); });
+  $("next").addEventListener("click", () => { clearBanner(); state.page += 1; loadLeads(); });
+  $("prev").addEventListener("click", () => { clearBanner(); state.page = Math.max(0, state.page - 1); loadLeads(); });
   await signIn();
-  try { await loadPlatforms(); } catch (error) { banner(`Could not load platforms: ${error.message}`, "error"); }
-  await refresh();
+  try {
+    await loadPlatforms();
+    await refresh();
+    showCallbackOutcome(callback);
+  } catch (error) {
+    banner(`Could not reach the product's API: ${error.message}`, "error");
+  }
   document.body.dataset.ready = "true";
 }
 

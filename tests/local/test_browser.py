@@ -1,9 +1,12 @@
-"""End to end in headless Chromium: a person opens the console, connects a TikTok account at the
-emulator's consent page, sees the integration, sends a test comment, sees the lead, disconnects.
+"""End to end in headless Chromium, as a newcomer meets the console: empty states that say what
+to do, connecting two TikTok accounts at the emulator's consent page, test events becoming leads
+with their account named, TikTok revoking one account and a Reconnect, a workspace switch, the
+same page at phone width, and a disconnect.
 
 Uses Debian's Chromium (``make browser`` installs it) through Playwright's bundled driver. Under
 ``make test`` (ORCAPULSE_REQUIRE_BROWSER=1) a missing browser fails the test instead of skipping
-it. With ORCAPULSE_SCREENSHOT=<path> the console is saved there mid-story (docs/console.png)."""
+it. With ORCAPULSE_SCREENSHOTS=<folder> each state is saved there as console-<state>.png (the
+README and docs/local.md show the ones in docs/)."""
 
 from __future__ import annotations
 
@@ -51,68 +54,138 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def test_connect_see_a_lead_and_disconnect_in_the_console(live, browser):
+def _shoot(page: Any, state: str) -> None:
+    folder = os.environ.get("ORCAPULSE_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"console-{state}.png"), full_page=True)
+
+
+def _approve(page: Any, live: Any, open_id: str) -> None:
+    """At the emulator's consent page: continue as ``open_id`` and approve; back on the console."""
+    page.wait_for_url(live.tiktok_url + "/v2/auth/authorize/**")
+    page.get_by_test_id(f"account-{open_id}").check()
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_url(live.api_url + "/")
+
+
+def _send(page: Any, open_id: str, kind: str, text: str = "", author: str = "") -> None:
+    page.get_by_test_id("event-account").select_option(open_id)
+    page.get_by_test_id("event-kind").select_option(kind)
+    page.get_by_test_id("event-author").fill(author)
+    if text:
+        page.get_by_test_id("event-text").fill(text)
+    page.get_by_test_id("send-event").click()
+
+
+def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
     from playwright.sync_api import expect
 
     # First requests may meet cold starts on a busy two-core machine.
     expect.set_options(timeout=20_000)
-    account = live.emulator.state.add_account("open-id-browser-bay", display_name="Browser Bay Shop")
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    bay = live.emulator.state.add_account("open-id-browser-bay", display_name="Browser Bay Shop")
+    kelp = live.emulator.state.add_account("open-id-kelp-corner", display_name="Kelp Corner")
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
+    banner = page.get_by_test_id("banner")
     try:
         page.goto(live.api_url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        favicon = page.locator("link[rel=icon]").get_attribute("href")
+        assert favicon
+        assert page.request.get(live.api_url + favicon).ok
         page.get_by_test_id("workspace").fill("ws-browser")
         page.get_by_test_id("user").fill("maria")
         page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#integrations-empty")).to_be_visible()
 
-        # Connect: the console starts OAuth, the emulator shows TikTok's consent page.
+        # Nothing connected: every empty place says what to do first.
+        expect(page.get_by_test_id("integrations-empty")).to_contain_text("Connect a TikTok account to start")
+        expect(page.get_by_test_id("integrations")).to_be_hidden()
+        expect(page.get_by_test_id("leads-empty")).to_contain_text("Connect a TikTok account to start")
+        expect(page.get_by_test_id("event-account")).to_be_disabled()
+        expect(page.get_by_test_id("event-account")).to_have_text("No account connected yet")
+        # TikTok's own capture sources only, in words; none the emulator cannot produce.
+        expect(page.get_by_test_id("filter-source").locator("option")).to_have_text(
+            ["any", "TikTok comment", "TikTok direct message"]
+        )
+        _shoot(page, "empty")
+
+        # Two shops: the console starts OAuth, the emulator's consent page, back via the callback.
         page.get_by_test_id("connect").click()
-        page.wait_for_url(live.tiktok_url + "/v2/auth/authorize/**")
-        expect(page.get_by_role("button", name="Approve")).to_be_visible()
         expect(page.get_by_role("button", name="Deny")).to_be_visible()
-        page.get_by_test_id(f"account-{account.open_id}").check()
-        page.get_by_role("button", name="Approve").click()
+        _approve(page, live, bay.open_id)
+        expect(banner).to_contain_text("TikTok account connected: Browser Bay Shop")
+        page.get_by_test_id("connect").click()
+        _approve(page, live, kelp.open_id)
+        expect(banner).to_contain_text("TikTok account connected: Kelp Corner")
+        bay_row = page.locator("#integrations tbody tr", has_text="Browser Bay Shop")
+        expect(bay_row.get_by_test_id("integration-status")).to_have_text("Active")
+        expect(page.get_by_test_id("leads-empty")).to_contain_text("Send a test comment or direct message")
 
-        # Back on the console via the product's callback.
-        page.wait_for_url(live.api_url + "/")
-        expect(page.get_by_test_id("banner")).to_contain_text("TikTok account connected")
-        row = page.locator("#integrations tbody tr", has_text="Browser Bay Shop")
-        expect(row.get_by_test_id("integration-status")).to_have_text("active")
-
-        # A test comment through the emulator becomes a lead.
-        page.get_by_test_id("event-account").select_option(account.open_id)
-        page.get_by_test_id("event-kind").select_option("comment")
-        page.get_by_test_id("event-text").fill("Is the orca plush machine washable?")
-        page.get_by_test_id("send-event").click()
+        # Test events become leads, each named by its account; the next action clears the banner.
+        _send(page, bay.open_id, "comment", "Is the orca plush machine washable?")
+        expect(banner).to_be_hidden()
         expect(page.get_by_test_id("event-result")).to_contain_text("accepted")
+        with page.expect_request("**/local/tiktok/webhooks") as sent:
+            _send(page, kelp.open_id, "dm", "Can I order 20 for my shop?", author="kelp.buyer")
+        assert sent.value.post_data_json["author"] == "kelp.buyer"
+        expect(page.get_by_test_id("lead-message")).to_have_text(
+            ["Can I order 20 for my shop?", "Is the orca plush machine washable?"]
+        )
+        expect(page.get_by_test_id("lead-account")).to_have_text(["Kelp Corner", "Browser Bay Shop"])
+        expect(page.get_by_test_id("lead-source")).to_have_text(["TikTok direct message", "TikTok comment"])
+        page.get_by_test_id("filter-account").select_option(label="Browser Bay Shop")
+        page.get_by_test_id("apply-filters").click()
         expect(page.get_by_test_id("lead-message")).to_have_text(["Is the orca plush machine washable?"])
-        expect(page.get_by_test_id("lead-source")).to_have_text(["tiktok_comment"])
-
-        page.get_by_test_id("event-kind").select_option("dm")
-        page.get_by_test_id("event-text").fill("Can I order 20 for my shop?")
-        page.get_by_test_id("send-event").click()
-        expect(page.get_by_test_id("lead-message")).to_have_count(2)
+        page.get_by_test_id("filter-account").select_option("")
         page.get_by_test_id("filter-source").select_option("tiktok_dm")
         page.get_by_test_id("apply-filters").click()
-        expect(page.get_by_test_id("lead-message")).to_have_text(["Can I order 20 for my shop?"])
+        expect(page.get_by_test_id("lead-account")).to_have_text(["Kelp Corner"])
         page.get_by_test_id("filter-source").select_option("")
         page.get_by_test_id("apply-filters").click()
         expect(page.get_by_test_id("lead-message")).to_have_count(2)
+        _shoot(page, "leads")
 
-        shot = os.environ.get("ORCAPULSE_SCREENSHOT")
-        if shot:
-            page.screenshot(path=shot, full_page=True)
+        # TikTok says the owner removed the app: revoked, with why and what to do.
+        _send(page, bay.open_id, "removed")
+        expect(bay_row.get_by_test_id("integration-status")).to_have_text("Revoked")
+        expect(bay_row).to_contain_text("the account owner disconnected the app at TikTok")
+        expect(bay_row.get_by_test_id("remove")).to_be_visible()
+        _shoot(page, "revoked")
+        bay_row.get_by_test_id("reconnect").click()
+        _approve(page, live, bay.open_id)
+        expect(banner).to_contain_text("TikTok account reconnected: Browser Bay Shop is active again")
+        expect(bay_row.get_by_test_id("integration-status")).to_have_text("Active")
+        expect(page.locator("#integrations tbody tr")).to_have_count(2)
 
-        # Disconnect: revoked at the emulator, gone from the list.
-        revocations = live.emulator.state.revoked.count(account.open_id)
-        row.get_by_test_id("disconnect").click()
-        expect(page.get_by_test_id("banner")).to_contain_text("token revoked at TikTok: true")
-        expect(page.locator("#integrations tbody tr", has_text="Browser Bay Shop")).to_have_count(0)
-        expect(page.locator("#integrations-empty")).to_be_visible()
-        assert live.emulator.state.revoked.count(account.open_id) == revocations + 1
+        # Another workspace: the banner goes, its own empty states come.
+        page.get_by_test_id("workspace").fill("ws-browser-other")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_test_id("integrations-empty")).to_be_visible()
+        expect(banner).to_be_hidden()
+        page.get_by_test_id("workspace").fill("ws-browser")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_test_id("lead-message")).to_have_count(2)
+
+        # Phone width: nothing wider than the screen; tables scroll in their card; dates on one line.
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        heights = page.locator("#leads time, #integrations time").evaluate_all(
+            "nodes => nodes.map((node) => node.getBoundingClientRect().height)"
+        )
+        assert heights
+        assert max(heights) < 24, heights
+        _shoot(page, "narrow")
+        page.set_viewport_size({"width": 1100, "height": 800})
+
+        # Disconnect: revoked at the emulator, gone from the list; its leads stay, named as such.
+        kelp_row = page.locator("#integrations tbody tr", has_text="Kelp Corner")
+        revocations = live.emulator.state.revoked.count(kelp.open_id)
+        kelp_row.get_by_test_id("disconnect").click()
+        expect(banner).to_contain_text("Kelp Corner is disconnected: TikTok revoked the access")
+        expect(kelp_row).to_have_count(0)
+        expect(page.get_by_test_id("lead-account")).to_have_text(["disconnected account", "Browser Bay Shop"])
+        assert live.emulator.state.revoked.count(kelp.open_id) == revocations + 1
     finally:
         context.close()
