@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import socket
 import string
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ import requests
 from botocore.config import Config
 
 from orcapulse_local import config
+from orcapulse_local.serving import bind
 from orcapulse_local.template import Context, create_table_kwargs, resolve, resources_of_type
 
 # Every event put on a template bus is copied to this queue, so the demo and the console can show
@@ -46,8 +46,7 @@ class AwsServer:
     def start(self) -> str:
         if self._server._port:
             # moto binds in its own thread and would hang on a busy port: find out first.
-            with socket.socket() as probe:
-                probe.bind((self._server._ip_address, self._server._port))
+            bind(self._server._ip_address, self._server._port, "aws").close()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = config.url(port, host)

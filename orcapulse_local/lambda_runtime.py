@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
-import struct
 import subprocess
 import sys
 import threading
@@ -24,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from orcapulse_local import config
 from orcapulse_local.template import Context, function_environment, function_spec, resources_of_type
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
-_HEADER = struct.Struct(">I")
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase
 DEFAULT_CONCURRENCY = 4
 LogSink = Callable[[str, str], None]
@@ -123,31 +121,31 @@ class _Timeout(Exception):
 class _Worker:
     def __init__(self, spec: FunctionSpec, sink: LogSink):
         self.spec = spec
-        requests_r, self._requests = os.pipe()
-        self._responses, responses_w = os.pipe()
-        env = _runtime_environment(spec)
+        # One duplex connection (a socket pair): requests one way, replies the other, each message
+        # framed by multiprocessing.connection.
+        self._conn, child = Pipe()
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and worker script
             [
                 sys.executable,
                 "-I",
                 "-u",
                 str(WORKER),
-                str(requests_r),
-                str(responses_w),
+                str(child.fileno()),
                 str(spec.code_dir),
                 spec.handler,
                 *(str(d) for d in spec.layer_dirs),
             ],
-            env=env,
+            env=_runtime_environment(spec),
             cwd=spec.code_dir,
-            pass_fds=(requests_r, responses_w),
+            pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            # A group of its own: Ctrl-C in a terminal reaches the stack, which stops its workers
+            # itself, and never a worker still importing its handler.
+            process_group=0,
         )
-        os.close(requests_r)
-        os.close(responses_w)
-        self._buffer = b""
+        child.close()
         self.init_error: dict[str, Any] | None = None
         self._ready = False
         threading.Thread(target=self._pump, args=(sink,), daemon=True).start()
@@ -157,60 +155,41 @@ class _Worker:
         for raw in self.proc.stdout:
             sink(self.spec.logical_id, raw.decode("utf-8", "replace").rstrip("\n"))
 
-    def _frame(self, deadline: float) -> dict[str, Any]:
-        while True:
-            if len(self._buffer) >= _HEADER.size:
-                size = _HEADER.unpack(self._buffer[: _HEADER.size])[0]
-                if len(self._buffer) >= _HEADER.size + size:
-                    body = self._buffer[_HEADER.size : _HEADER.size + size]
-                    self._buffer = self._buffer[_HEADER.size + size :]
-                    document: dict[str, Any] = json.loads(body)
-                    return document
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Timeout
-            readable, _, _ = select.select([self._responses], [], [], remaining)
-            if not readable:
-                raise _Timeout
-            chunk = os.read(self._responses, 65536)
-            if not chunk:
-                raise EOFError("the worker exited")
-            self._buffer += chunk
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        if not self._conn.poll(timeout):
+            raise _Timeout
+        document: dict[str, Any] = json.loads(self._conn.recv_bytes())  # EOFError: the worker exited
+        return document
 
     def ensure_ready(self) -> None:
+        """Wait for the init phase (the handler's import) to end, once."""
         if self._ready or self.init_error:
             return
-        frame = self._frame(time.monotonic() + INIT_TIMEOUT_SECONDS)
-        if "init_error" in frame:
-            self.init_error = frame["init_error"]
-        else:
-            self._ready = True
+        frame = self._receive(INIT_TIMEOUT_SECONDS)
+        self.init_error = frame.get("init_error")
+        self._ready = self.init_error is None
 
     def invoke(self, event: Any, context: dict[str, Any], timeout: float) -> dict[str, Any]:
-        body = json.dumps({"event": event, "context": context}).encode()
-        data = _HEADER.pack(len(body)) + body
-        while data:
-            data = data[os.write(self._requests, data) :]
-        return self._frame(time.monotonic() + timeout)
+        """Send one event; the worker's reply, or :class:`_Timeout` after ``timeout`` seconds."""
+        self._conn.send_bytes(json.dumps({"event": event, "context": context}).encode())
+        return self._receive(timeout)
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def close(self) -> None:
-        """Tell the worker to finish: EOF on its request pipe ends its loop."""
-        with contextlib.suppress(OSError):
-            os.close(self._requests)
+        """Tell the worker to finish: EOF on its connection ends its loop."""
+        self._conn.close()
 
     def stop(self, grace: float = 2.0) -> None:
+        """Close, then wait ``grace`` seconds before killing the worker."""
         self.close()
         try:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        with contextlib.suppress(OSError):
-            os.close(self._responses)
 
 
 def _runtime_environment(spec: FunctionSpec) -> dict[str, str]:
