@@ -42,12 +42,14 @@ class AwsServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.url = ""
+        self._started = False
 
     def start(self) -> str:
         if self._server._port:
             # moto binds in its own thread and would hang on a busy port: find out first.
             bind(self._server._ip_address, self._server._port, "aws").close()
         self._server.start()
+        self._started = True
         host, port = self._server.get_host_and_port()
         self.url = config.url(port, host)
         # moto keeps its state per process, not per server: a stack started after another one in
@@ -56,7 +58,9 @@ class AwsServer:
         return self.url
 
     def stop(self) -> None:
-        self._server.stop()
+        """Stop moto's server, if it started (moto's stop() fails on one that never did)."""
+        if self._started:
+            self._server.stop()
 
 
 def client(service: str, endpoint_url: str) -> Any:

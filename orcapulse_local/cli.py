@@ -8,9 +8,9 @@ import os
 import signal
 import sys
 import threading
-import urllib.error
-import urllib.request
 from typing import Any
+
+import requests
 
 from orcapulse_local import config
 from orcapulse_local.lambda_runtime import print_sink
@@ -114,14 +114,8 @@ def token(args: argparse.Namespace) -> int:
 
 
 def _post(url: str, document: dict[str, Any]) -> tuple[int, Any]:
-    request = urllib.request.Request(  # noqa: S310 - the local stack's URL
-        url, data=json.dumps(document).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    resp = requests.post(url, json=document, timeout=30)
+    return resp.status_code, resp.json() if resp.content else None
 
 
 def webhook(args: argparse.Namespace) -> int:
@@ -130,7 +124,7 @@ def webhook(args: argparse.Namespace) -> int:
     try:
         document = {"event": args.event, "open_id": args.open_id, "text": args.text}
         status, body = _post(tiktok + path, {**document, **({"author": args.author} if args.author else {})})
-    except OSError as exc:
+    except requests.RequestException as exc:
         print(
             f"The TikTok emulator at {tiktok} is not answering ({exc}). Start the stack with `make local`.",
             file=sys.stderr,
@@ -163,9 +157,8 @@ def demo(args: argparse.Namespace) -> int:
 
 def _is_local_stack(api: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{api}/local/health", timeout=2) as resp:  # noqa: S310
-            return bool(json.loads(resp.read()).get("service") == "orcapulse-local")
-    except (OSError, ValueError):
+        return bool(requests.get(f"{api}/local/health", timeout=2).json().get("service") == "orcapulse-local")
+    except (requests.RequestException, ValueError):
         return False
 
 

@@ -66,6 +66,9 @@ _ROUTES = Map(
 )
 
 
+CONTROLS = ("accounts", "webhooks", "redelivery", "faults")
+
+
 class _Request(Request):
     max_content_length = 64 * 1024  # controls and OAuth forms are small
 
@@ -84,6 +87,14 @@ def _json(status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -
         status,
         [("Content-Type", "application/json"), ("Cache-Control", "no-store"), *headers],
     )
+
+
+def _control_document(request: Request) -> dict[str, Any] | Response:
+    """A control request's JSON object, or why it is refused."""
+    if request.mimetype != "application/json":
+        return _json(415, {"error": "json_required"})  # no cross-site form can reach the controls
+    doc = request.get_json(silent=True) if request.get_data() else {}
+    return doc if isinstance(doc, dict) else _json(400, {"error": "invalid_json"})
 
 
 def _html(status: int, page: str) -> Response:
@@ -301,7 +312,11 @@ class TikTokEmulator:
         request = _Request(environ)
         try:
             endpoint, args = _ROUTES.bind_to_environ(environ).match()
-            response = getattr(self, f"_on_{endpoint}")(request, **args)
+            if endpoint in CONTROLS:
+                doc = _control_document(request)
+                response = doc if isinstance(doc, Response) else getattr(self, f"_on_{endpoint}")(doc, **args)
+            else:
+                response = getattr(self, f"_on_{endpoint}")(request, **args)
         except HTTPException as exc:  # an unknown path or method is a 404, as on TikTok
             too_large = exc.code == 413
             response = _json(413 if too_large else 404, {"error": "too_large" if too_large else "not_found"})
@@ -351,25 +366,12 @@ class TikTokEmulator:
     def _on_snapshot(self, request: Request) -> Response:
         return _json(200, self.snapshot())
 
-    def _control(self, request: Request) -> dict[str, Any] | Response:
-        if request.mimetype != "application/json":
-            return _json(415, {"error": "json_required"})  # no cross-site form can reach the controls
-        doc = request.get_json(silent=True) if request.get_data() else {}
-        return doc if isinstance(doc, dict) else _json(400, {"error": "invalid_json"})
-
-    def _on_accounts(self, request: Request) -> Response:
-        doc = self._control(request)
-        if isinstance(doc, Response):
-            return doc
-        account = self.state.add_account(
-            str(doc.get("open_id") or "") or None, display_name=str(doc.get("display_name") or "Orca Fan")
-        )
+    def _on_accounts(self, doc: dict[str, Any]) -> Response:
+        open_id = str(doc.get("open_id") or "") or None
+        account = self.state.add_account(open_id, display_name=str(doc.get("display_name") or "Orca Fan"))
         return _json(201, {"open_id": account.open_id, "display_name": account.display_name})
 
-    def _on_webhooks(self, request: Request) -> Response:
-        doc = self._control(request)
-        if isinstance(doc, Response):
-            return doc
+    def _on_webhooks(self, doc: dict[str, Any]) -> Response:
         return self._sending(
             lambda: self.send_event(
                 str(doc.get("event", "")),
@@ -379,10 +381,7 @@ class TikTokEmulator:
             )
         )
 
-    def _on_redelivery(self, request: Request, delivery_id: str) -> Response:
-        doc = self._control(request)
-        if isinstance(doc, Response):
-            return doc
+    def _on_redelivery(self, doc: dict[str, Any], delivery_id: str) -> Response:
         if delivery_id not in self.deliveries:
             return _json(404, {"error": "unknown_delivery"})
         return self._sending(lambda: self.redeliver(delivery_id))
@@ -395,10 +394,7 @@ class TikTokEmulator:
         except requests.RequestException as exc:
             return _json(502, {"error": "webhook_unreachable", "message": type(exc).__name__})
 
-    def _on_faults(self, request: Request) -> Response:
-        doc = self._control(request)
-        if isinstance(doc, Response):
-            return doc
+    def _on_faults(self, doc: dict[str, Any]) -> Response:
         endpoint = str(doc.get("endpoint", ""))
         try:
             if endpoint not in ENDPOINTS:
