@@ -286,6 +286,14 @@ def test_bodies_are_text_or_base64_as_api_gateway_sends_them(gateway):
     assert base64.b64decode(raw["body"]) == b"\x00\xff"
 
 
+def test_a_chunked_body_reaches_the_function_whole(gateway):
+    chunks = iter([b'{"a": ', b'"chunked"}'])
+    resp = requests.post(
+        gateway.url + "/public/x", data=chunks, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert resp.json()["event"]["body"] == '{"a": "chunked"}'
+
+
 def test_public_routes_have_no_authorizer_context(gateway):
     event = requests.get(gateway.url + "/public/a/b", timeout=10).json()["event"]
     assert event["routeKey"] == "ANY /public/{proxy+}"

@@ -355,6 +355,17 @@ def test_the_dev_token_endpoint_and_cli_mint_tokens_the_gateway_accepts(live):
     assert jwt.decode(printed, options={"verify_signature": False})["sub"] == "u-cli"
 
 
+def test_the_webhook_command_writes_as_an_author(live):
+    env = {**os.environ, "LOCAL_TIKTOK_PORT": str(urlsplit(live.tiktok_url).port)}
+    command = [sys.executable, "-m", "orcapulse_local", "webhook", "--event", "dm", "--author", "kelp.fan"]
+    sent = [
+        subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        for _ in range(2)
+    ]
+    assert [done.returncode for done in sent] == [0, 0], sent
+    assert [json.loads(done.stdout)["status"] for done in sent] == [200, 200]
+
+
 def test_the_demo_command_tells_the_story_against_a_running_stack(live):
     env = {**os.environ, "LOCAL_API_PORT": str(urlsplit(live.api_url).port)}
     done = subprocess.run(
