@@ -80,7 +80,7 @@ class RouteTable:
             if rule.methods is not None and route.method != "HEAD":
                 rule.methods.discard("HEAD")  # Werkzeug adds HEAD to GET routes; API Gateway does not
             rules.append(rule)
-        self._router = Map(rules, strict_slashes=False, merge_slashes=False).bind("localhost")
+        self._router = Map(rules, merge_slashes=False).bind("localhost")
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route serving ``method path`` and its path parameters (percent-decoded)."""
