@@ -25,13 +25,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-import jinja2
 import requests
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from orcapulse_local import config
+from orcapulse_local.consent_page import AUTHORIZE_PATH, consent_page, error_page
 from orcapulse_local.serving import AccessLog, LocalServer
 from orcapulse_local.tiktok_state import ENDPOINTS, TikTokState
 from orcapulse_local.webhook_events import EVENT_KINDS, Delivery, deliver, event_content
@@ -39,16 +39,6 @@ from orcapulse_local.webhook_events import EVENT_KINDS, Delivery, deliver, event
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-AUTHORIZE_PATH = "/v2/auth/authorize/"
-AUTHORIZE_PARAMETERS = (
-    "client_key",
-    "scope",
-    "redirect_uri",
-    "state",
-    "response_type",
-    "code_challenge",
-    "code_challenge_method",
-)
 _ROUTES = Map(
     [
         Rule("/", endpoint="index", methods=["GET"]),
@@ -101,62 +91,6 @@ def _html(status: int, page: str) -> Response:
     return Response(
         page, status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
     )
-
-
-# -- the consent page ------------------------------------------------------------------------------
-# Jinja2 (Flask's template engine) escapes every value put into the pages.
-_PAGES = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-_PAGE = _PAGES.from_string(
-    """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>TikTok — {{ title }}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body { font-family: system-ui, sans-serif; background: #121212; color: #f1f1f2; margin: 0; }
-main { max-width: 28rem; margin: 3rem auto; background: #1e1e1e; padding: 2rem; border-radius: 12px; }
-h1 { font-size: 1.3rem; margin-top: 0; } .note { color: #a0a0a8; font-size: .85rem; }
-label { display: block; margin: .4rem 0; } fieldset { border: 1px solid #333; border-radius: 8px; }
-.buttons { display: flex; gap: .75rem; margin-top: 1.2rem; }
-button { flex: 1; padding: .7rem; border-radius: 6px; border: 0; font-size: 1rem; cursor: pointer; }
-.approve { background: #fe2c55; color: white; order: 2; } .deny { background: #3a3a3f; color: #f1f1f2; }
-.error { color: #ff8a8a; }
-</style></head><body><main>
-{% if error %}<h1>Something went wrong</h1><p class="error">{{ error }}</p>{% else %}
-<h1>Log in to <strong>{{ app_name }}</strong> with TikTok</h1>
-<p class="note">TikTok emulator on this machine — no real TikTok account is involved.</p>
-<form method="post" action="{{ action }}">
-{% for name, value in hidden %}<input type="hidden" name="{{ name }}" value="{{ value }}">{% endfor %}
-<!-- Approve comes first in the form, so Enter in the name field approves rather than denies. -->
-<fieldset><legend>Continue as</legend>
-{% for a in accounts %}<label><input type="radio" name="open_id" value="{{ a.open_id }}"
-{%- if loop.first %} checked{% endif %} data-testid="account-{{ a.open_id }}"> {{ a.display_name }}
-<span class="note">({{ a.open_id }})</span></label>{% endfor %}
-<label><input type="radio" name="open_id" value="new"> A new account named
-<input name="display_name" value="New Orca Fan" size="16"></label></fieldset>
-<input type="hidden" name="scopes_submitted" value="1">
-<fieldset><legend>This app will be able to</legend>
-{% for s in scopes %}<label><input type="checkbox" name="granted_scope" value="{{ s }}" checked> {{ s }}</label>
-{% endfor %}</fieldset>
-<div class="buttons">
-<button class="approve" type="submit" name="decision" value="approve">Approve</button>
-<button class="deny" type="submit" name="decision" value="deny">Deny</button>
-</div></form>{% endif %}</main></body></html>"""
-)
-
-
-def _consent_page(params: dict[str, str], state: TikTokState, app_name: str) -> str:
-    return _PAGE.render(
-        title="authorize app",
-        error=None,
-        app_name=app_name,
-        action=AUTHORIZE_PATH,
-        hidden=[(k, v) for k, v in params.items() if k in AUTHORIZE_PARAMETERS],
-        accounts=list(state.accounts.values()),
-        scopes=[s.strip() for s in params.get("scope", "").split(",") if s.strip()],
-    )
-
-
-def _error_page(message: str) -> str:
-    return _PAGE.render(title="error", error=message)
 
 
 class TikTokEmulator:
@@ -339,14 +273,14 @@ class TikTokEmulator:
         query = request.args.to_dict()
         problem = self.check_authorize(query)
         if problem:
-            return _html(400, _error_page(problem))
-        return _html(200, _consent_page(query, self.state, self.app_name))
+            return _html(400, error_page(problem))
+        return _html(200, consent_page(query, self.state.accounts.values(), self.app_name))
 
     def _on_decision(self, request: Request) -> Response:
         fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
         problem = self.check_authorize(dict(fields))
         if problem:
-            return _html(400, _error_page(problem))
+            return _html(400, error_page(problem))
         return Response(status=302, headers={"Location": self.decide(fields), "Cache-Control": "no-store"})
 
     def _on_token(self, request: Request) -> Response:
