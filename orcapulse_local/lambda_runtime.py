@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing import Pipe
 from pathlib import Path
@@ -118,6 +118,10 @@ class _Timeout(Exception):
     """The invocation outlived the function's configured timeout."""
 
 
+class _InitError(Exception):
+    """The handler's import failed; ``args[0]`` is Lambda's error document."""
+
+
 class _Worker:
     def __init__(self, spec: FunctionSpec, sink: LogSink):
         self.spec = spec
@@ -146,7 +150,6 @@ class _Worker:
             process_group=0,
         )
         child.close()
-        self.init_error: dict[str, Any] | None = None
         self._ready = False
         threading.Thread(target=self._pump, args=(sink,), daemon=True).start()
 
@@ -162,12 +165,13 @@ class _Worker:
         return document
 
     def ensure_ready(self) -> None:
-        """Wait for the init phase (the handler's import) to end, once."""
-        if self._ready or self.init_error:
-            return
-        frame = self._receive(INIT_TIMEOUT_SECONDS)
-        self.init_error = frame.get("init_error")
-        self._ready = self.init_error is None
+        """Wait for the init phase (the handler's import) to end, once; :class:`_InitError` if
+        it failed."""
+        if not self._ready:
+            frame = self._receive(INIT_TIMEOUT_SECONDS)
+            if "init_error" in frame:
+                raise _InitError(frame["init_error"])
+            self._ready = True
 
     def invoke(self, event: Any, context: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send one event; the worker's reply, or :class:`_Timeout` after ``timeout`` seconds."""
@@ -220,89 +224,71 @@ class LambdaRuntime:
     def __init__(self, functions: dict[str, FunctionSpec], sink: LogSink = print_sink):
         self.functions = functions
         self._sink = sink
+        # At most this many workers of a function are busy at once (its reserved concurrency).
+        self._slots = {
+            name: threading.BoundedSemaphore(spec.reserved_concurrency or DEFAULT_CONCURRENCY)
+            for name, spec in functions.items()
+        }
         self._idle: dict[str, list[_Worker]] = {name: [] for name in functions}
-        self._busy: dict[str, int] = dict.fromkeys(functions, 0)
         self._all: list[_Worker] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._stopped = False
 
-    def _acquire(self, spec: FunctionSpec) -> _Worker:
-        limit = spec.reserved_concurrency or DEFAULT_CONCURRENCY
-        with self._cond:
-            while True:
+    @contextlib.contextmanager
+    def _worker(self, spec: FunctionSpec) -> Iterator[_Worker]:
+        """A ready worker of ``spec`` (an idle one, else a new one) for one use. It stays warm
+        afterwards, unless the use raised: then it is killed, as Lambda drops a failed sandbox."""
+        with self._slots[spec.logical_id]:
+            with self._lock:
                 if self._stopped:
                     raise RuntimeError("the local runtime is stopped")
-                idle = self._idle[spec.logical_id]
-                while idle:
-                    worker = idle.pop()
-                    if worker.alive:
-                        self._busy[spec.logical_id] += 1
-                        return worker
-                if self._busy[spec.logical_id] < limit:
-                    self._busy[spec.logical_id] += 1
-                    break
-                self._cond.wait()
-        try:
-            worker = _Worker(spec, self._sink)
-        except BaseException:
-            self._release(spec, None)
-            raise
-        with self._cond:
-            self._all.append(worker)
-        return worker
-
-    def _release(self, spec: FunctionSpec, worker: _Worker | None) -> None:
-        with self._cond:
-            self._busy[spec.logical_id] -= 1
-            if worker is not None and worker.alive and not self._stopped:
-                self._idle[spec.logical_id].append(worker)
-            self._cond.notify_all()
+                idle = self._idle[spec.logical_id] = [w for w in self._idle[spec.logical_id] if w.alive]
+                worker = idle.pop() if idle else None
+            if worker is None:
+                worker = _Worker(spec, self._sink)
+                with self._lock:
+                    self._all.append(worker)
+            try:
+                worker.ensure_ready()
+                yield worker
+            except BaseException:
+                worker.proc.kill()
+                worker.stop(grace=0.5)
+                raise
+            with self._lock:
+                if worker.alive and not self._stopped:
+                    self._idle[spec.logical_id].append(worker)
 
     def invoke(self, logical_id: str, event: Any) -> Invocation:
         """Invoke a function synchronously (``RequestResponse``)."""
         spec = self.functions[logical_id]
         request_id = str(uuid.uuid4())
-        worker = self._acquire(spec)
         started = time.monotonic()
-        keep: _Worker | None = worker
+        context = {
+            "function_name": spec.name,
+            "function_version": "$LATEST",
+            "invoked_function_arn": spec.arn,
+            "memory_limit_in_mb": spec.memory_mb,
+            "aws_request_id": request_id,
+            "log_group_name": f"/aws/lambda/{spec.name}",
+            "log_stream_name": f"local/[$LATEST]{spec.logical_id}",
+            "deadline_ms": int(time.time() * 1000 + spec.timeout_seconds * 1000),
+        }
         try:
-            worker.ensure_ready()
-            if worker.init_error is not None:
-                keep = None
-                return Invocation(logical_id, request_id, error=worker.init_error)
-            context = {
-                "function_name": spec.name,
-                "function_version": "$LATEST",
-                "invoked_function_arn": spec.arn,
-                "memory_limit_in_mb": spec.memory_mb,
-                "aws_request_id": request_id,
-                "log_group_name": f"/aws/lambda/{spec.name}",
-                "log_stream_name": f"local/[$LATEST]{spec.logical_id}",
-                "deadline_ms": int(time.time() * 1000 + spec.timeout_seconds * 1000),
-            }
-            reply = worker.invoke(event, context, spec.timeout_seconds)
+            with self._worker(spec) as worker:
+                reply = worker.invoke(event, context, spec.timeout_seconds)
+        except _InitError as exc:
+            return Invocation(logical_id, request_id, error=exc.args[0])
         except _Timeout:
-            keep = None
-            worker.proc.kill()
             message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
             self._sink(spec.logical_id, f"{request_id} {message}")
+            error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
             return Invocation(
-                logical_id,
-                request_id,
-                error={"errorType": "Sandbox.Timedout", "errorMessage": message},
-                duration_ms=(time.monotonic() - started) * 1000,
+                logical_id, request_id, error=error, duration_ms=(time.monotonic() - started) * 1000
             )
         except (EOFError, OSError) as exc:
-            keep = None
-            return Invocation(
-                logical_id,
-                request_id,
-                error={"errorType": "Runtime.ExitError", "errorMessage": f"the function exited: {exc}"},
-            )
-        finally:
-            if keep is None:
-                worker.stop(grace=0.5)
-            self._release(spec, keep)
+            error = {"errorType": "Runtime.ExitError", "errorMessage": f"the function exited: {exc}"}
+            return Invocation(logical_id, request_id, error=error)
         duration = (time.monotonic() - started) * 1000
         if "error" in reply:
             return Invocation(logical_id, request_id, error=reply["error"], duration_ms=duration)
@@ -314,34 +300,25 @@ class LambdaRuntime:
 
         def warm() -> None:
             for name in names or list(self.functions):
-                spec = self.functions[name]
                 try:
-                    worker = self._acquire(spec)
+                    with self._worker(self.functions[name]):
+                        pass
                 except RuntimeError:
                     return  # stopped meanwhile
-                try:
-                    worker.ensure_ready()
-                except (_Timeout, EOFError, OSError):
-                    worker.stop(grace=0.5)
-                    self._release(spec, None)
-                    continue
-                if worker.init_error is not None:
-                    worker.stop(grace=0.5)
-                    self._release(spec, None)
-                else:
-                    self._release(spec, worker)
+                except (_InitError, _Timeout, EOFError, OSError):
+                    continue  # the function's first invocation reports it
 
         thread = threading.Thread(target=warm, name="prewarm", daemon=True)
         thread.start()
         return thread
 
     def stop(self) -> None:
-        with self._cond:
+        """Stop every worker; invocations still running fail, later ones are refused."""
+        with self._lock:
             self._stopped = True
             workers, self._all = self._all, []
             for idle in self._idle.values():
                 idle.clear()
-            self._cond.notify_all()
         for worker in workers:
             # Lambda gives an idle container no shutdown phase either; the logs are unbuffered.
             worker.close()
