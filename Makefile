@@ -21,7 +21,7 @@ help:
 	@echo "make test    lint, type-check, validate and build the template, run the tests"
 	@echo "make demo    drive the connect → lead → disconnect story against the local stack"
 	@echo "make token   print a dev JWT for the local API [WORKSPACE=ws-local USER=user-local]"
-	@echo "make webhook send a signed TikTok event to the local stack [EVENT=comment|dm|high_intent|removed OPEN_ID= TEXT=]"
+	@echo "make webhook send a signed TikTok event to the local stack [EVENT=comment|dm|high_intent|removed OPEN_ID= TEXT= AUTHOR=]"
 	@echo "make bench   cold-start, round-trip and paging benchmark (writes bench/results.json)"
 	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
@@ -85,7 +85,7 @@ token: $(LOCAL_STAMP)
 	  $(if $(filter command line,$(origin USER)),--user "$$USER")
 
 webhook: $(LOCAL_STAMP)
-	@$(PY) -m orcapulse_local webhook --event "$${EVENT:-comment}" --open-id "$$OPEN_ID" --text "$$TEXT"
+	@$(PY) -m orcapulse_local webhook --event "$${EVENT:-comment}" --open-id "$$OPEN_ID" --text "$$TEXT" --author "$$AUTHOR"
 
 demo: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local demo

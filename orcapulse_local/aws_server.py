@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import socket
 import string
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ import requests
 from botocore.config import Config
 
 from orcapulse_local import config
+from orcapulse_local.serving import bind
 from orcapulse_local.template import Context, create_table_kwargs, resolve, resources_of_type
 
 # Every event put on a template bus is copied to this queue, so the demo and the console can show
@@ -42,13 +42,14 @@ class AwsServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.url = ""
+        self._started = False
 
     def start(self) -> str:
         if self._server._port:
             # moto binds in its own thread and would hang on a busy port: find out first.
-            with socket.socket() as probe:
-                probe.bind((self._server._ip_address, self._server._port))
+            bind(self._server._ip_address, self._server._port, "aws").close()
         self._server.start()
+        self._started = True
         host, port = self._server.get_host_and_port()
         self.url = config.url(port, host)
         # moto keeps its state per process, not per server: a stack started after another one in
@@ -57,7 +58,9 @@ class AwsServer:
         return self.url
 
     def stop(self) -> None:
-        self._server.stop()
+        """Stop moto's server, if it started (moto's stop() fails on one that never did)."""
+        if self._started:
+            self._server.stop()
 
 
 def client(service: str, endpoint_url: str) -> Any:

@@ -8,11 +8,13 @@ import os
 import signal
 import sys
 import threading
-import urllib.error
-import urllib.request
 from typing import Any
 
+import requests
+
 from orcapulse_local import config
+from orcapulse_local.lambda_runtime import print_sink
+from orcapulse_local.serving import PortInUseError
 
 
 def _use_local_aws() -> None:
@@ -25,10 +27,9 @@ def _use_local_aws() -> None:
 
 def banner(stack: Any) -> str:
     api, tiktok, aws = stack.api_url, stack.tiktok_url, stack.aws_url
-    ordered = sorted(stack.gateway.routes.routes, key=lambda c: (c.route.path, c.route.method))
+    ordered = sorted(stack.gateway.routes.routes, key=lambda r: (r.path, r.method))
     routes = "\n".join(
-        f"    {c.route.method:<7}{c.route.path:<44}{c.route.function:<28}{'JWT' if c.route.authorized else 'public'}"
-        for c in ordered
+        f"    {r.method:<7}{r.path:<44}{r.function:<28}{'JWT' if r.authorized else 'public'}" for r in ordered
     )
     return f"""
 OrcaPulse local stack is up — no AWS account, no Docker.
@@ -43,11 +44,24 @@ OrcaPulse local stack is up — no AWS account, no Docker.
                         client_secret={config.LOCAL_CLIENT_SECRET}   (local constant, not a secret)
   Dev token             make token [WORKSPACE={config.DEFAULT_WORKSPACE} USER={config.DEFAULT_USER}]
                         curl -H "Authorization: Bearer $(make -s token)" {api}/integrations
-  Test webhook          make webhook EVENT=comment|dm|high_intent|removed [OPEN_ID=...] [TEXT=...]
+  Test webhook          make webhook EVENT=comment|dm|high_intent|removed [OPEN_ID=] [TEXT=] [AUTHOR=]
   The whole story       make demo
 
 Function logs follow, tagged with the function. Press Ctrl-C to stop.
 """
+
+
+def pretty_sink(function: str, line: str) -> None:
+    """``LOG_FORMAT=pretty``: a function's JSON log line at WARNING or above shortened to its level
+    and message, quieter ones left out; other output (tracebacks, prints) as it is."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        print_sink(function, line)
+    elif str(record.get("level", "")).upper() in ("WARNING", "ERROR", "CRITICAL"):
+        print_sink(function, f"{record['level']} {record.get('message', '')}")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -55,18 +69,25 @@ def serve(args: argparse.Namespace) -> int:
 
     _use_local_aws()
     ports = config.Ports.from_env()
+    pretty = os.environ.get("LOG_FORMAT", "").lower() == "pretty"
     access = (
-        (lambda line: print(f"[gateway] {line}", file=sys.stderr, flush=True)) if args.access_log else None
+        (lambda server, line: print(f"[{server}] {line}", file=sys.stderr, flush=True))
+        if args.access_log or pretty
+        else None
     )
-    stack = LocalStack(ports, access_log=access, run_schedules=not args.no_schedules)
+    stack = LocalStack(
+        ports,
+        access_log=access,
+        log_sink=pretty_sink if pretty else print_sink,
+        run_schedules=not args.no_schedules,
+    )
     try:
         stack.start()
+    except PortInUseError as exc:
+        print(f"Could not start the local stack: {exc.strerror}.", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"Could not start the local stack: {exc}.", file=sys.stderr)
-        print(
-            "Is it already running? Choose other ports with LOCAL_API_PORT, LOCAL_TIKTOK_PORT, LOCAL_AWS_PORT.",
-            file=sys.stderr,
-        )
         return 1
     print(banner(stack), flush=True)
     stopping = threading.Event()
@@ -93,22 +114,17 @@ def token(args: argparse.Namespace) -> int:
 
 
 def _post(url: str, document: dict[str, Any]) -> tuple[int, Any]:
-    request = urllib.request.Request(  # noqa: S310 - the local stack's URL
-        url, data=json.dumps(document).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    resp = requests.post(url, json=document, timeout=30)
+    return resp.status_code, resp.json() if resp.content else None
 
 
 def webhook(args: argparse.Namespace) -> int:
     tiktok = config.url(config.port_from_env("tiktok"))
     path = f"/local/webhooks/{args.redeliver}/redeliver" if args.redeliver else "/local/webhooks"
     try:
-        status, body = _post(tiktok + path, {"event": args.event, "open_id": args.open_id, "text": args.text})
-    except OSError as exc:
+        document = {"event": args.event, "open_id": args.open_id, "text": args.text}
+        status, body = _post(tiktok + path, {**document, **({"author": args.author} if args.author else {})})
+    except requests.RequestException as exc:
         print(
             f"The TikTok emulator at {tiktok} is not answering ({exc}). Start the stack with `make local`.",
             file=sys.stderr,
@@ -141,9 +157,8 @@ def demo(args: argparse.Namespace) -> int:
 
 def _is_local_stack(api: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{api}/local/health", timeout=2) as resp:  # noqa: S310
-            return bool(json.loads(resp.read()).get("service") == "orcapulse-local")
-    except (OSError, ValueError):
+        return bool(requests.get(f"{api}/local/health", timeout=2).json().get("service") == "orcapulse-local")
+    except (requests.RequestException, ValueError):
         return False
 
 
@@ -152,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("serve", help="run the local stack in the foreground (make local)")
-    p.add_argument("--access-log", action="store_true", help="log every gateway request")
+    p.add_argument("--access-log", action="store_true", help="log every request (LOG_FORMAT=pretty does too)")
     p.add_argument("--no-schedules", action="store_true", help="do not run scheduled functions")
     p.set_defaults(func=serve)
 
@@ -166,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--event", choices=("comment", "dm", "high_intent", "removed"), default="comment")
     p.add_argument("--open-id", default="", help="the account; default: the last one approved")
     p.add_argument("--text", default="")
+    p.add_argument("--author", default="", help="who writes (the same author is the same person)")
     p.add_argument("--redeliver", default="", help="send this delivery id again (a duplicate)")
     p.set_defaults(func=webhook)
 

@@ -35,6 +35,9 @@ DEFAULT_USER = "user-local"
 LOCAL_CLIENT_KEY = "awlocalclientkey"
 LOCAL_CLIENT_SECRET = "local-tiktok-client-secret-not-a-secret"  # noqa: S105 - local constant, documented
 
+# The name the emulator's consent page asks the user to log in to (LOCAL_TIKTOK_APP_NAME changes it).
+LOCAL_APP_NAME = "OrcaPulse (local)"
+
 # Accounts the emulator knows from the start; the consent page can add more.
 SEED_ACCOUNTS = (
     ("open-id-orca-fan", "Orca Fan Shop"),

@@ -1,13 +1,14 @@
-"""A local stand-in for API Gateway HTTP APIs, driven by ``template.yaml``.
+"""A local stand-in for API Gateway HTTP APIs, driven by ``template.yaml``, served by Werkzeug.
 
-Every ``HttpApi`` event of every function becomes a route (path parameters and greedy ``{name+}``
-included, matched most-specific first as API Gateway does). A request becomes a payload-format-2.0
-event shaped as API Gateway sends it, the function is invoked through :class:`LambdaRuntime`, and
-its answer is turned back into HTTP by the same rules API Gateway applies. The API's JWT
-authorizer is emulated: a bearer token must carry a valid HS256 signature (the local key stands in
-for the issuer's JWKS), the configured issuer, one of the audiences (or ``client_id``) and an
-unexpired ``exp``; anything else is ``401 {"message": "Unauthorized"}`` before the function runs.
-CORS preflights are answered from the API's ``CorsConfiguration``.
+Every ``HttpApi`` event of every function becomes a Werkzeug rule (``{name}`` a path variable,
+``{name+}`` a greedy one): Werkzeug's router already ranks literal segments over variables over
+greedy variables, as API Gateway does. A request becomes a payload-format-2.0 event shaped as API
+Gateway sends it, the function is invoked through :class:`LambdaRuntime`, and its answer is turned
+back into HTTP by the same rules API Gateway applies. The API's JWT authorizer is emulated: a
+bearer token must carry a valid HS256 signature (the local key stands in for the issuer's JWKS),
+the configured issuer, one of the audiences (or ``client_id``) and an unexpired ``exp``; anything
+else is ``401 {"message": "Unauthorized"}`` before the function runs. CORS preflights are answered
+from the API's ``CorsConfiguration``.
 
 Paths no template route claims may be served by a ``fallback`` (the local stack puts its console
 and ``/local/...`` helpers there), so the product's routes always win."""
@@ -19,20 +20,24 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.utils import formatdate
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
-from typing import Any
-from urllib.parse import parse_qsl, unquote
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
-import jwt
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request as _Request
+from werkzeug.wrappers import Response
 
+from orcapulse_local.authorizer import AuthorizerError, Cors, JwtAuthorizer, claims_as_strings, scopes
 from orcapulse_local.lambda_runtime import LambdaRuntime
-from orcapulse_local.serving import LocalServer
+from orcapulse_local.serving import AccessLog, LocalServer
 from orcapulse_local.template import Context, Route, http_routes, resolve, resources_of_type
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = ["Gateway", "Request", "Response", "RouteTable", "build_event", "claims_as_strings"]
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/graphql")
 GATEWAY_MESSAGES = {
@@ -40,188 +45,52 @@ GATEWAY_MESSAGES = {
     404: "Not Found",
     413: "Request Entity Too Large",
     500: "Internal Server Error",
-    503: "Service Unavailable",
 }
 
 
-@dataclass
-class Request:
-    method: str
-    raw_path: str
-    raw_query: str = ""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    source_ip: str = "127.0.0.1"
+class Request(_Request):
+    """A request to the gateway; bodies over API Gateway's limit are refused (413)."""
 
-    def header(self, name: str) -> str | None:
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        return ",".join(values) if values else None
+    max_content_length = MAX_BODY_BYTES
 
 
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-    @classmethod
-    def json(cls, status: int, document: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-        return cls(
-            status, [("Content-Type", "application/json"), *(headers or [])], json.dumps(document).encode()
-        )
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+def json_response(status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    """``document`` as a JSON answer."""
+    return Response(json.dumps(document), status, [("Content-Type", "application/json"), *headers])
 
 
-def gateway_error(status: int, headers: list[tuple[str, str]] | None = None) -> Response:
+def gateway_error(status: int, headers: Iterable[tuple[str, str]] = ()) -> Response:
     """An answer API Gateway itself gives: ``{"message": "..."}``."""
-    return Response.json(status, {"message": GATEWAY_MESSAGES[status]}, headers)
+    return json_response(status, {"message": GATEWAY_MESSAGES[status]}, headers)
 
 
 Fallback = Callable[[Request], Response | None]
 
 
-# -- routes --------------------------------------------------------------------------------------
-_SEGMENT_VARIABLE = re.compile(r"^\{([A-Za-z0-9_.\-]+)(\+?)\}$")
-
-
-@dataclass(frozen=True)
-class CompiledRoute:
-    route: Route
-    pattern: re.Pattern[str]
-    variables: tuple[str, ...]
-    literal_segments: int
-    greedy: bool
-
-    @property
-    def key(self) -> str:
-        return f"{self.route.method} {self.route.path}"
-
-    def priority(self) -> tuple[int, int, int, int]:
-        # API Gateway: an exact path beats path variables, which beat a greedy variable; a route
-        # for the method beats ANY; more literal segments win among variable routes.
-        return (
-            0 if not self.variables else (2 if self.greedy else 1),
-            0 if self.route.method != "ANY" else 1,
-            -self.literal_segments,
-            -len(self.route.path),
-        )
-
-
-def compile_route(route: Route) -> CompiledRoute:
-    parts: list[str] = []
-    variables: list[str] = []
-    literals, greedy = 0, False
-    for segment in route.path.strip("/").split("/") if route.path.strip("/") else []:
-        m = _SEGMENT_VARIABLE.match(segment)
-        if m is None:
-            parts.append(re.escape(segment))
-            literals += 1
-        elif m.group(2):
-            parts.append(f"(?P<v{len(variables)}>.+)")
-            variables.append(m.group(1))
-            greedy = True
-        else:
-            parts.append(f"(?P<v{len(variables)}>[^/]+)")
-            variables.append(m.group(1))
-    pattern = re.compile("^/" + "/".join(parts) + "$")
-    return CompiledRoute(route, pattern, tuple(variables), literals, greedy)
-
-
 class RouteTable:
-    """The template's routes, ordered as API Gateway selects them."""
+    """The template's routes (``routes``), ordered and matched by Werkzeug's router."""
 
     def __init__(self, routes: list[Route]):
-        compiled = [compile_route(r) for r in routes if r.path != "$default"]
-        self.routes = sorted(compiled, key=CompiledRoute.priority)
+        self.routes = [r for r in routes if r.path != "$default"]
         self.default = next((r for r in routes if r.path == "$default"), None)
+        rules = []
+        for route in self.routes:
+            path = re.sub(r"\{(\w+)\}", r"<\1>", re.sub(r"\{(\w+)\+\}", r"<path:\1>", route.path))
+            rule = Rule(path, endpoint=route, methods=None if route.method == "ANY" else [route.method])
+            if rule.methods is not None and route.method != "HEAD":
+                rule.methods.discard("HEAD")  # Werkzeug adds HEAD to GET routes; API Gateway does not
+            rules.append(rule)
+        self._router = Map(rules, merge_slashes=False).bind("localhost")
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for compiled in self.routes:
-            if compiled.route.method not in (method, "ANY"):
-                continue
-            m = compiled.pattern.match(path)
-            if m is not None:
-                params = {name: unquote(m.group(f"v{i}")) for i, name in enumerate(compiled.variables)}
-                return compiled.route, params
-        if self.default is not None:
-            return self.default, {}
-        return None
-
-    def claims_path(self, path: str) -> bool:
-        """Whether any route (of any method) serves ``path``."""
-        return any(c.pattern.match(path) for c in self.routes) or self.default is not None
-
-
-# -- the JWT authorizer ---------------------------------------------------------------------------
-class AuthorizerError(Exception):
-    """The request carries no token the JWT authorizer would accept (API Gateway answers 401)."""
-
-
-@dataclass(frozen=True)
-class JwtAuthorizer:
-    """API Gateway's JWT authorizer, with an HS256 key standing in for the issuer's JWKS."""
-
-    issuer: str
-    audiences: tuple[str, ...]
-    secret: str
-    identity_header: str = "authorization"
-
-    def claims(self, request: Request) -> dict[str, Any]:
-        raw = (request.header(self.identity_header) or "").strip()
-        if not raw:
-            raise AuthorizerError("no token")
-        token = raw[7:].strip() if raw[:7].lower() == "bearer " else raw
+        """The route serving ``method path`` and its path parameters (percent-decoded)."""
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self.secret,
-                algorithms=["HS256"],
-                issuer=self.issuer,
-                options={"require": ["exp", "iss"], "verify_aud": False},
-            )
-        except jwt.ExpiredSignatureError:
-            raise AuthorizerError("the token has expired") from None
-        except jwt.InvalidIssuerError:
-            raise AuthorizerError("the token has an invalid issuer") from None
-        except jwt.InvalidTokenError:
-            raise AuthorizerError("the token is invalid") from None
-        aud = claims.get("aud")
-        token_audiences = [aud] if isinstance(aud, str) else list(aud or [])
-        if "aud" not in claims and isinstance(claims.get("client_id"), str):
-            token_audiences = [claims["client_id"]]
-        if not set(token_audiences) & set(self.audiences):
-            raise AuthorizerError("the token does not have a valid audience")
-        return claims
+            route, params = self._router.match(path, method=method)
+        except HTTPException:  # no rule, or no rule for this method
+            return (self.default, {}) if self.default is not None else None
+        return route, {k: unquote(str(v)) for k, v in params.items()}
 
 
-def claims_as_strings(claims: dict[str, Any]) -> dict[str, str]:
-    """Claims as API Gateway hands them to the function: every value a string, arrays as
-    ``[a b]``."""
-
-    def text(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, list):
-            return "[" + " ".join(text(v) for v in value) + "]"
-        if isinstance(value, dict):
-            return json.dumps(value, separators=(",", ":"))
-        return str(value)
-
-    return {k: text(v) for k, v in claims.items()}
-
-
-def _scopes(claims: dict[str, Any]) -> list[str] | None:
-    raw = claims.get("scope", claims.get("scp"))
-    if isinstance(raw, str):
-        return raw.split() or None
-    if isinstance(raw, list):
-        return [str(s) for s in raw] or None
-    return None
-
-
-# -- payload format 2.0 ------------------------------------------------------------------------------
 def _is_text(content_type: str | None) -> bool:
     ctype = (content_type or "").split(";")[0].strip().lower()
     return ctype.startswith("text/") or ctype in TEXT_TYPES or ctype.endswith(("+json", "+xml"))
@@ -240,14 +109,16 @@ def build_event(
     """The payload-format-2.0 event API Gateway sends for ``request``."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
-    for name, value in request.headers:
-        key = name.lower()
-        if key == "cookie":
+    for name, value in request.headers.items():
+        if name.lower() == "cookie":
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
-            continue
-        headers[key] = f"{headers[key]},{value}" if key in headers else value
+        else:
+            headers[name.lower()] = value  # the WSGI server already joined repeated headers with ","
+    raw_path = str(request.environ.get("RAW_URI") or quote(request.path)).split("?", 1)[0]
+    raw_query = request.query_string.decode("latin-1")
+    source_ip = request.remote_addr or "127.0.0.1"
     host = headers.get("host", "localhost")
-    headers.setdefault("x-forwarded-for", request.source_ip)
+    headers.setdefault("x-forwarded-for", source_ip)
     headers.setdefault("x-forwarded-proto", "http")
     headers.setdefault("x-forwarded-port", host.rsplit(":", 1)[1] if ":" in host else "80")
     headers.setdefault("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}")
@@ -256,8 +127,8 @@ def build_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": request.raw_path,
-        "rawQueryString": request.raw_query,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
         "headers": headers,
         "requestContext": {
             "accountId": account_id,
@@ -266,9 +137,9 @@ def build_event(
             "domainPrefix": domain.split(".")[0],
             "http": {
                 "method": request.method,
-                "path": request.raw_path,
+                "path": raw_path,
                 "protocol": "HTTP/1.1",
-                "sourceIp": request.source_ip,
+                "sourceIp": source_ip,
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": f"{uuid.uuid4().hex[:16]}=",
@@ -281,26 +152,22 @@ def build_event(
     }
     if cookies:
         event["cookies"] = cookies
-    if request.raw_query:
-        query: dict[str, str] = {}
-        for key, value in parse_qsl(request.raw_query, keep_blank_values=True):
-            query[key] = f"{query[key]},{value}" if key in query else value
-        event["queryStringParameters"] = query
+    if raw_query:
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in request.args.lists()}
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
-    if request.body:
-        if _is_text(headers.get("content-type")):
-            try:
-                event["body"] = request.body.decode("utf-8")
-            except UnicodeDecodeError:
-                event["body"] = base64.b64encode(request.body).decode()
-                event["isBase64Encoded"] = True
-        else:
-            event["body"] = base64.b64encode(request.body).decode()
+    body = request.get_data(cache=True)
+    if body:
+        try:
+            event["body"] = body.decode("utf-8") if _is_text(headers.get("content-type")) else None
+        except UnicodeDecodeError:
+            event["body"] = None
+        if event["body"] is None:  # binary, or text that is not UTF-8: base64, as API Gateway does
+            event["body"] = base64.b64encode(body).decode()
             event["isBase64Encoded"] = True
     if claims is not None:
         event["requestContext"]["authorizer"] = {
-            "jwt": {"claims": claims_as_strings(claims), "scopes": _scopes(claims)}
+            "jwt": {"claims": claims_as_strings(claims), "scopes": scopes(claims)}
         }
     return event
 
@@ -309,8 +176,9 @@ def response_from_result(result: Any) -> Response:
     """Turn a function's result into HTTP as API Gateway does for payload format 2.0."""
     if not isinstance(result, dict) or "statusCode" not in result:
         # No statusCode: API Gateway answers 200 with the result as a JSON body.
-        text = result if isinstance(result, str) else json.dumps(result)
-        return Response(200, [("Content-Type", "application/json")], text.encode())
+        return Response(
+            result if isinstance(result, str) else json.dumps(result), 200, mimetype="application/json"
+        )
     status = result["statusCode"]
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError("statusCode must be an HTTP status")
@@ -325,72 +193,12 @@ def response_from_result(result: Any) -> Response:
         body = base64.b64decode(str(raw))
     else:
         body = (raw if isinstance(raw, str) else json.dumps(raw)).encode()
-    if not any(k.lower() == "content-type" for k, _ in headers) and body:
+    if body and not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/json"))
-    return Response(status, headers, body)
-
-
-# -- CORS ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Cors:
-    allow_origins: tuple[str, ...] = ()
-    allow_methods: tuple[str, ...] = ()
-    allow_headers: tuple[str, ...] = ()
-    expose_headers: tuple[str, ...] = ()
-    max_age: int | None = None
-    allow_credentials: bool = False
-
-    def origin_allowed(self, origin: str | None) -> bool:
-        return bool(origin) and ("*" in self.allow_origins or origin in self.allow_origins)
-
-    def preflight(self, request: Request) -> Response:
-        origin = request.header("origin")
-        headers: list[tuple[str, str]] = []
-        if self.origin_allowed(origin):
-            headers += [
-                ("Access-Control-Allow-Origin", "*" if "*" in self.allow_origins else str(origin)),
-                ("Access-Control-Allow-Methods", ",".join(self.allow_methods) or "*"),
-                ("Access-Control-Allow-Headers", ",".join(self.allow_headers) or "*"),
-            ]
-            if self.max_age is not None:
-                headers.append(("Access-Control-Max-Age", str(self.max_age)))
-            if self.allow_credentials:
-                headers.append(("Access-Control-Allow-Credentials", "true"))
-        return Response(204, headers)
-
-    def decorate(self, request: Request, response: Response) -> None:
-        origin = request.header("origin")
-        if not self.origin_allowed(origin):
-            return
-        response.headers = [h for h in response.headers if not h[0].lower().startswith("access-control-")]
-        response.headers.append(
-            ("Access-Control-Allow-Origin", "*" if "*" in self.allow_origins else str(origin))
-        )
-        if self.expose_headers:
-            response.headers.append(("Access-Control-Expose-Headers", ",".join(self.expose_headers)))
-        if self.allow_credentials:
-            response.headers.append(("Access-Control-Allow-Credentials", "true"))
-
-
-def _cors(api: dict[str, Any], ctx: Context) -> Cors | None:
-    spec = resolve(api.get("Properties", {}).get("CorsConfiguration"), ctx)
-    if not spec:
-        return None
-    if spec is True:
-        return Cors(allow_origins=("*",), allow_methods=("*",), allow_headers=("*",))
-
-    def strings(key: str) -> tuple[str, ...]:
-        value = spec.get(key) or []
-        return tuple(str(v) for v in (value if isinstance(value, list) else [value]))
-
-    return Cors(
-        allow_origins=strings("AllowOrigins"),
-        allow_methods=strings("AllowMethods"),
-        allow_headers=strings("AllowHeaders"),
-        expose_headers=strings("ExposeHeaders"),
-        max_age=int(spec["MaxAge"]) if "MaxAge" in spec else None,
-        allow_credentials=bool(spec.get("AllowCredentials")),
-    )
+    response = Response(body, status, headers)
+    if not body:
+        del response.headers["Content-Type"]  # Werkzeug's text/plain default, for an empty body
+    return response
 
 
 def _authorizer(api: dict[str, Any], ctx: Context, secret: str) -> JwtAuthorizer | None:
@@ -412,7 +220,6 @@ def _authorizer(api: dict[str, Any], ctx: Context, secret: str) -> JwtAuthorizer
     )
 
 
-# -- the gateway -------------------------------------------------------------------------------------------
 class Gateway:
     """The HTTP API of ``template`` served on ``host:port`` (port 0 takes a free one)."""
 
@@ -424,7 +231,7 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = 0,
         fallback: Fallback | None = None,
-        access_log: Callable[[str], None] | None = None,
+        access_log: AccessLog | None = None,
     ):
         apis = resources_of_type(template, "AWS::Serverless::HttpApi")
         # One HTTP API per template is what this project has; a second one would need its own port.
@@ -434,159 +241,74 @@ class Gateway:
         self._jwt_secret = jwt_secret
         self.routes = RouteTable(http_routes(template))
         self.fallback = fallback
-        self.access_log = access_log
         self.ctx: Context | None = None
         self.runtime: LambdaRuntime | None = None
         self.authorizer: JwtAuthorizer | None = None
         self.cors: Cors | None = None
         # The socket is bound now, so the URL is known before the deployment is resolved (the
         # front end and the OAuth callback of the local deployment are on this very gateway).
-        self._server: LocalServer[Gateway] = LocalServer((host, port), _Handler, self, "gateway")
+        self._server = LocalServer(self.wsgi, host, port, "api", access_log)
 
     def configure(self, ctx: Context, runtime: LambdaRuntime) -> None:
         """Resolve the authorizer and CORS settings for the deployment and attach the functions."""
         self.ctx = ctx
         self.runtime = runtime
         self.authorizer = _authorizer(self._api, ctx, self._jwt_secret)
-        self.cors = _cors(self._api, ctx)
+        self.cors = Cors.from_spec(resolve(self._api.get("Properties", {}).get("CorsConfiguration"), ctx))
 
     @property
     def url(self) -> str:
+        """The gateway's base URL."""
         return self._server.url
 
     def start(self) -> None:
+        """Serve on a background thread."""
         self._server.start()
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         self._server.stop()
 
-    # The whole request path, without sockets: tests call it directly too.
+    def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """The gateway as a WSGI application."""
+        return self.handle(Request(environ))(environ, start_response)
+
     def handle(self, request: Request) -> Response:
-        path = request.raw_path
-        if self.cors and request.method == "OPTIONS" and request.header("access-control-request-method"):
-            return self.cors.preflight(request)
-        if len(request.body) > MAX_BODY_BYTES:
+        """The whole request path, without sockets: tests call it directly too."""
+        if self.cors and request.method == "OPTIONS" and request.headers.get("access-control-request-method"):
+            return self.cors.preflight(request.headers.get("origin"))
+        try:
+            request.get_data(cache=True)
+        except RequestEntityTooLarge:
             return gateway_error(413)
-        matched = self.routes.match(request.method, _decoded_path(path))
+        except ClientDisconnected:
+            return Response(status=400)  # nobody is left to read it; the server drops it quietly
+        matched = self.routes.match(request.method, request.path)
         if matched is None:
             local = self.fallback(request) if self.fallback else None
             response = local if local is not None else gateway_error(404)
         else:
             response = self._invoke(request, *matched)
         if self.cors:
-            self.cors.decorate(request, response)
+            self.cors.decorate(request.headers.get("origin"), response.headers)
         return response
 
     def _invoke(self, request: Request, route: Route, params: dict[str, str]) -> Response:
         claims = None
         if route.authorized and self.authorizer is not None:
             try:
-                claims = self.authorizer.claims(request)
+                claims = self.authorizer.claims(request.headers.get(self.authorizer.identity_header))
             except AuthorizerError as exc:
-                challenge = (
-                    "Bearer"
-                    if str(exc) == "no token"
-                    else (f'Bearer scope="" error="invalid_token" error_description="{exc}"')
-                )
-                return gateway_error(401, [("www-authenticate", challenge)])
+                return gateway_error(401, [("www-authenticate", exc.challenge)])
         route_key = "$default" if route.path == "$default" else f"{route.method} {route.path}"
         if self.ctx is None or self.runtime is None:
             raise RuntimeError("configure() the gateway before serving")
         event = build_event(request, route_key, params, claims, account_id=self.ctx.account_id)
         outcome = self.runtime.invoke(route.function, event)
-        request_id = event["requestContext"]["requestId"]
-        if not outcome.ok:
+        try:
             # A handler error, crash or timeout is a Lambda error: API Gateway answers 500.
+            response = response_from_result(outcome.result) if outcome.ok else gateway_error(500)
+        except (ValueError, TypeError):
             response = gateway_error(500)
-        else:
-            try:
-                response = response_from_result(outcome.result)
-            except (ValueError, TypeError):
-                response = gateway_error(500)
-        response.headers.append(("apigw-requestid", request_id))
+        response.headers["apigw-requestid"] = event["requestContext"]["requestId"]
         return response
-
-
-def _decoded_path(raw_path: str) -> str:
-    return "/".join(unquote(p) for p in raw_path.split("/")) if "%" in raw_path else raw_path
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: LocalServer[Gateway]
-    server_version = "orcapulse-local-gateway"
-
-    def _dispatch(self) -> None:
-        started = time.monotonic()
-        path, _, query = self.path.partition("?")
-        try:
-            body = self._body()
-        except ValueError:
-            self._send(Response.json(400, {"message": "Bad Request"}))
-            return
-        if body is None:
-            self._send(gateway_error(413))
-            self.close_connection = True
-            return
-        request = Request(
-            method=self.command,
-            raw_path=path or "/",
-            raw_query=query,
-            headers=list(self.headers.items()),
-            body=body,
-            source_ip=self.client_address[0],
-        )
-        response = self.server.owner.handle(request)
-        self._send(response)
-        log = self.server.owner.access_log
-        if log is not None:
-            log(f"{self.command} {path} {response.status} {(time.monotonic() - started) * 1000:.0f}ms")
-
-    def _body(self) -> bytes | None:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY_BYTES:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("content-length") or 0)
-        if length < 0:
-            raise ValueError("negative content-length")
-        if length > MAX_BODY_BYTES:
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def _send(self, response: Response) -> None:
-        try:
-            phrase = HTTPStatus(response.status).phrase
-        except ValueError:
-            phrase = ""
-        self.send_response_only(response.status, phrase)
-        self.send_header("Date", formatdate(usegmt=True))
-        for name, value in response.headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date"):
-                self.send_header(name, value)
-        body = b"" if self.command == "HEAD" else response.body
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
-
-    def __getattr__(self, name: str) -> Any:
-        # Any other method (TRACE, QUERY...) goes through the route table too, as API Gateway
-        # takes it: no route, 404 — not http.server's 501.
-        if name.startswith("do_"):
-            return self._dispatch
-        raise AttributeError(name)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the gateway's access_log reports requests

@@ -15,15 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
-import struct
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing import Pipe
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from orcapulse_local import config
 from orcapulse_local.template import Context, function_environment, function_spec, resources_of_type
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
-_HEADER = struct.Struct(">I")
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase
 DEFAULT_CONCURRENCY = 4
 LogSink = Callable[[str, str], None]
@@ -120,35 +118,38 @@ class _Timeout(Exception):
     """The invocation outlived the function's configured timeout."""
 
 
+class _InitError(Exception):
+    """The handler's import failed; ``args[0]`` is Lambda's error document."""
+
+
 class _Worker:
     def __init__(self, spec: FunctionSpec, sink: LogSink):
         self.spec = spec
-        requests_r, self._requests = os.pipe()
-        self._responses, responses_w = os.pipe()
-        env = _runtime_environment(spec)
+        # One duplex connection (a socket pair): requests one way, replies the other, each message
+        # framed by multiprocessing.connection.
+        self._conn, child = Pipe()
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and worker script
             [
                 sys.executable,
                 "-I",
                 "-u",
                 str(WORKER),
-                str(requests_r),
-                str(responses_w),
+                str(child.fileno()),
                 str(spec.code_dir),
                 spec.handler,
                 *(str(d) for d in spec.layer_dirs),
             ],
-            env=env,
+            env=_runtime_environment(spec),
             cwd=spec.code_dir,
-            pass_fds=(requests_r, responses_w),
+            pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            # A group of its own: Ctrl-C in a terminal reaches the stack, which stops its workers
+            # itself, and never a worker still importing its handler.
+            process_group=0,
         )
-        os.close(requests_r)
-        os.close(responses_w)
-        self._buffer = b""
-        self.init_error: dict[str, Any] | None = None
+        child.close()
         self._ready = False
         threading.Thread(target=self._pump, args=(sink,), daemon=True).start()
 
@@ -157,60 +158,42 @@ class _Worker:
         for raw in self.proc.stdout:
             sink(self.spec.logical_id, raw.decode("utf-8", "replace").rstrip("\n"))
 
-    def _frame(self, deadline: float) -> dict[str, Any]:
-        while True:
-            if len(self._buffer) >= _HEADER.size:
-                size = _HEADER.unpack(self._buffer[: _HEADER.size])[0]
-                if len(self._buffer) >= _HEADER.size + size:
-                    body = self._buffer[_HEADER.size : _HEADER.size + size]
-                    self._buffer = self._buffer[_HEADER.size + size :]
-                    document: dict[str, Any] = json.loads(body)
-                    return document
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Timeout
-            readable, _, _ = select.select([self._responses], [], [], remaining)
-            if not readable:
-                raise _Timeout
-            chunk = os.read(self._responses, 65536)
-            if not chunk:
-                raise EOFError("the worker exited")
-            self._buffer += chunk
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        if not self._conn.poll(timeout):
+            raise _Timeout
+        document: dict[str, Any] = json.loads(self._conn.recv_bytes())  # EOFError: the worker exited
+        return document
 
     def ensure_ready(self) -> None:
-        if self._ready or self.init_error:
-            return
-        frame = self._frame(time.monotonic() + INIT_TIMEOUT_SECONDS)
-        if "init_error" in frame:
-            self.init_error = frame["init_error"]
-        else:
+        """Wait for the init phase (the handler's import) to end, once; :class:`_InitError` if
+        it failed."""
+        if not self._ready:
+            frame = self._receive(INIT_TIMEOUT_SECONDS)
+            if "init_error" in frame:
+                raise _InitError(frame["init_error"])
             self._ready = True
 
     def invoke(self, event: Any, context: dict[str, Any], timeout: float) -> dict[str, Any]:
-        body = json.dumps({"event": event, "context": context}).encode()
-        data = _HEADER.pack(len(body)) + body
-        while data:
-            data = data[os.write(self._requests, data) :]
-        return self._frame(time.monotonic() + timeout)
+        """Send one event; the worker's reply, or :class:`_Timeout` after ``timeout`` seconds."""
+        self._conn.send_bytes(json.dumps({"event": event, "context": context}).encode())
+        return self._receive(timeout)
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def close(self) -> None:
-        """Tell the worker to finish: EOF on its request pipe ends its loop."""
-        with contextlib.suppress(OSError):
-            os.close(self._requests)
+        """Tell the worker to finish: EOF on its connection ends its loop."""
+        self._conn.close()
 
     def stop(self, grace: float = 2.0) -> None:
+        """Close, then wait ``grace`` seconds before killing the worker."""
         self.close()
         try:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        with contextlib.suppress(OSError):
-            os.close(self._responses)
 
 
 def _runtime_environment(spec: FunctionSpec) -> dict[str, str]:
@@ -241,89 +224,71 @@ class LambdaRuntime:
     def __init__(self, functions: dict[str, FunctionSpec], sink: LogSink = print_sink):
         self.functions = functions
         self._sink = sink
+        # At most this many workers of a function are busy at once (its reserved concurrency).
+        self._slots = {
+            name: threading.BoundedSemaphore(spec.reserved_concurrency or DEFAULT_CONCURRENCY)
+            for name, spec in functions.items()
+        }
         self._idle: dict[str, list[_Worker]] = {name: [] for name in functions}
-        self._busy: dict[str, int] = dict.fromkeys(functions, 0)
         self._all: list[_Worker] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._stopped = False
 
-    def _acquire(self, spec: FunctionSpec) -> _Worker:
-        limit = spec.reserved_concurrency or DEFAULT_CONCURRENCY
-        with self._cond:
-            while True:
+    @contextlib.contextmanager
+    def _worker(self, spec: FunctionSpec) -> Iterator[_Worker]:
+        """A ready worker of ``spec`` (an idle one, else a new one) for one use. It stays warm
+        afterwards, unless the use raised: then it is killed, as Lambda drops a failed sandbox."""
+        with self._slots[spec.logical_id]:
+            with self._lock:
                 if self._stopped:
                     raise RuntimeError("the local runtime is stopped")
-                idle = self._idle[spec.logical_id]
-                while idle:
-                    worker = idle.pop()
-                    if worker.alive:
-                        self._busy[spec.logical_id] += 1
-                        return worker
-                if self._busy[spec.logical_id] < limit:
-                    self._busy[spec.logical_id] += 1
-                    break
-                self._cond.wait()
-        try:
-            worker = _Worker(spec, self._sink)
-        except BaseException:
-            self._release(spec, None)
-            raise
-        with self._cond:
-            self._all.append(worker)
-        return worker
-
-    def _release(self, spec: FunctionSpec, worker: _Worker | None) -> None:
-        with self._cond:
-            self._busy[spec.logical_id] -= 1
-            if worker is not None and worker.alive and not self._stopped:
-                self._idle[spec.logical_id].append(worker)
-            self._cond.notify_all()
+                idle = self._idle[spec.logical_id] = [w for w in self._idle[spec.logical_id] if w.alive]
+                worker = idle.pop() if idle else None
+            if worker is None:
+                worker = _Worker(spec, self._sink)
+                with self._lock:
+                    self._all.append(worker)
+            try:
+                worker.ensure_ready()
+                yield worker
+            except BaseException:
+                worker.proc.kill()
+                worker.stop(grace=0.5)
+                raise
+            with self._lock:
+                if worker.alive and not self._stopped:
+                    self._idle[spec.logical_id].append(worker)
 
     def invoke(self, logical_id: str, event: Any) -> Invocation:
         """Invoke a function synchronously (``RequestResponse``)."""
         spec = self.functions[logical_id]
         request_id = str(uuid.uuid4())
-        worker = self._acquire(spec)
         started = time.monotonic()
-        keep: _Worker | None = worker
+        context = {
+            "function_name": spec.name,
+            "function_version": "$LATEST",
+            "invoked_function_arn": spec.arn,
+            "memory_limit_in_mb": spec.memory_mb,
+            "aws_request_id": request_id,
+            "log_group_name": f"/aws/lambda/{spec.name}",
+            "log_stream_name": f"local/[$LATEST]{spec.logical_id}",
+            "deadline_ms": int(time.time() * 1000 + spec.timeout_seconds * 1000),
+        }
         try:
-            worker.ensure_ready()
-            if worker.init_error is not None:
-                keep = None
-                return Invocation(logical_id, request_id, error=worker.init_error)
-            context = {
-                "function_name": spec.name,
-                "function_version": "$LATEST",
-                "invoked_function_arn": spec.arn,
-                "memory_limit_in_mb": spec.memory_mb,
-                "aws_request_id": request_id,
-                "log_group_name": f"/aws/lambda/{spec.name}",
-                "log_stream_name": f"local/[$LATEST]{spec.logical_id}",
-                "deadline_ms": int(time.time() * 1000 + spec.timeout_seconds * 1000),
-            }
-            reply = worker.invoke(event, context, spec.timeout_seconds)
+            with self._worker(spec) as worker:
+                reply = worker.invoke(event, context, spec.timeout_seconds)
+        except _InitError as exc:
+            return Invocation(logical_id, request_id, error=exc.args[0])
         except _Timeout:
-            keep = None
-            worker.proc.kill()
             message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
             self._sink(spec.logical_id, f"{request_id} {message}")
+            error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
             return Invocation(
-                logical_id,
-                request_id,
-                error={"errorType": "Sandbox.Timedout", "errorMessage": message},
-                duration_ms=(time.monotonic() - started) * 1000,
+                logical_id, request_id, error=error, duration_ms=(time.monotonic() - started) * 1000
             )
         except (EOFError, OSError) as exc:
-            keep = None
-            return Invocation(
-                logical_id,
-                request_id,
-                error={"errorType": "Runtime.ExitError", "errorMessage": f"the function exited: {exc}"},
-            )
-        finally:
-            if keep is None:
-                worker.stop(grace=0.5)
-            self._release(spec, keep)
+            error = {"errorType": "Runtime.ExitError", "errorMessage": f"the function exited: {exc}"}
+            return Invocation(logical_id, request_id, error=error)
         duration = (time.monotonic() - started) * 1000
         if "error" in reply:
             return Invocation(logical_id, request_id, error=reply["error"], duration_ms=duration)
@@ -335,34 +300,25 @@ class LambdaRuntime:
 
         def warm() -> None:
             for name in names or list(self.functions):
-                spec = self.functions[name]
                 try:
-                    worker = self._acquire(spec)
+                    with self._worker(self.functions[name]):
+                        pass
                 except RuntimeError:
                     return  # stopped meanwhile
-                try:
-                    worker.ensure_ready()
-                except (_Timeout, EOFError, OSError):
-                    worker.stop(grace=0.5)
-                    self._release(spec, None)
-                    continue
-                if worker.init_error is not None:
-                    worker.stop(grace=0.5)
-                    self._release(spec, None)
-                else:
-                    self._release(spec, worker)
+                except (_InitError, _Timeout, EOFError, OSError):
+                    continue  # the function's first invocation reports it
 
         thread = threading.Thread(target=warm, name="prewarm", daemon=True)
         thread.start()
         return thread
 
     def stop(self) -> None:
-        with self._cond:
+        """Stop every worker; invocations still running fail, later ones are refused."""
+        with self._lock:
             self._stopped = True
             workers, self._all = self._all, []
             for idle in self._idle.values():
                 idle.clear()
-            self._cond.notify_all()
         for worker in workers:
             # Lambda gives an idle container no shutdown phase either; the logs are unbuffered.
             worker.close()

@@ -1,53 +1,26 @@
 """One warm "container" of a Lambda function: runs in its own interpreter (started with ``-I``, so
 nothing of the caller's ``sys.path`` leaks in), puts the function's code and its layers on the path
 the way Lambda does (``/var/task`` first, then ``/opt/python``), imports the handler once (the init
-phase) and then serves invocations one at a time over two pipes.
+phase) and then serves invocations one at a time over a ``multiprocessing.connection`` socket pair,
+one JSON document a message (JSON, not pickle: a result must be what Lambda could marshal).
 
-Frames are a 4-byte big-endian length and a JSON document. Standard library only: this file must
-not import anything that the function itself would not see on Lambda."""
+Standard library only: this file must not import anything that the function itself would not see
+on Lambda."""
 
 import importlib
 import json
 import os
-import signal
-import struct
 import sys
 import time
 import traceback
-
-_HEADER = struct.Struct(">I")
-
-
-def _read_exact(fd, size):
-    chunks = []
-    while size:
-        chunk = os.read(fd, size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd):
-    header = _read_exact(fd, _HEADER.size)
-    if header is None:
-        return None
-    body = _read_exact(fd, _HEADER.unpack(header)[0])
-    return None if body is None else json.loads(body)
-
-
-def write_frame(fd, document):
-    body = json.dumps(document).encode()
-    data = _HEADER.pack(len(body)) + body
-    while data:
-        data = data[os.write(fd, data) :]
+from multiprocessing.connection import Connection
+from typing import Any
 
 
 class LambdaContext:
     """The ``context`` object of the Python runtime."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.function_name = spec["function_name"]
         self.function_version = spec["function_version"]
         self.invoked_function_arn = spec["invoked_function_arn"]
@@ -59,11 +32,12 @@ class LambdaContext:
         self.client_context = None
         self._deadline_ms = spec["deadline_ms"]
 
-    def get_remaining_time_in_millis(self):
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the invocation's timeout."""
         return max(0, int(self._deadline_ms - time.time() * 1000))
 
 
-def _error(exc):
+def _error(exc: BaseException) -> dict[str, Any]:
     return {
         "errorType": type(exc).__name__,
         "errorMessage": str(exc),
@@ -71,24 +45,27 @@ def _error(exc):
     }
 
 
-def main(argv):
-    requests_fd, responses_fd, code_dir, handler = int(argv[1]), int(argv[2]), argv[3], argv[4]
-    layer_dirs = argv[5:]
-    # Ctrl-C reaches the whole process group; the stack stops its workers itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _send(conn: Connection, document: dict[str, Any]) -> None:
+    conn.send_bytes(json.dumps(document).encode())
+
+
+def main(argv: list[str]) -> int:
+    """Import the handler, then answer invocations until the runtime closes the connection."""
+    conn, code_dir, handler, layer_dirs = Connection(int(argv[1])), argv[2], argv[3], argv[4:]
     sys.path[:0] = [code_dir, *layer_dirs]
     os.chdir(code_dir)
     module_name, _, function_name = handler.rpartition(".")
     try:
         function = getattr(importlib.import_module(module_name), function_name)
-        write_frame(responses_fd, {"ready": True})
-    except Exception as exc:
+    except Exception as exc:  # the init error is reported to the runtime, as Lambda does
         traceback.print_exc()
-        write_frame(responses_fd, {"init_error": _error(exc)})
+        _send(conn, {"init_error": _error(exc)})
         return 1
+    _send(conn, {"ready": True})
     while True:
-        request = read_frame(requests_fd)
-        if request is None:
+        try:
+            request = json.loads(conn.recv_bytes())
+        except EOFError:
             return 0
         try:
             result = function(request["event"], LambdaContext(request["context"]))
@@ -97,13 +74,13 @@ def main(argv):
             except (TypeError, ValueError) as exc:
                 raise RuntimeError(f"Unable to marshal response: {exc}") from None
             reply = {"result": result}
-        except Exception as exc:
+        except Exception as exc:  # a handler error is the invocation's error document
             print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
             traceback.print_exc()
             reply = {"error": _error(exc)}
         sys.stdout.flush()
         sys.stderr.flush()
-        write_frame(responses_fd, reply)
+        _send(conn, reply)
 
 
 if __name__ == "__main__":

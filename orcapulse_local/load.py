@@ -21,23 +21,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import random
-import statistics
 import sys
 import threading
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
 from orcapulse_local import config
+from orcapulse_local.load_report import (
+    REQUEST_TIMEOUT,
+    Report,
+    Sent,
+    check_announcements,
+    check_answers,
+    check_leads,
+)
 
 WEBHOOK_PATH = "/webhooks/tiktok"
-REQUEST_TIMEOUT = 30.0
 # (workspace, account) pairs: three accounts, two workspaces, one account connected by both.
 CONNECTIONS = (
     ("ws-load-1", "open-id-load-a"),
@@ -49,6 +54,8 @@ CONNECTIONS = (
 
 @dataclass(frozen=True)
 class Plan:
+    """How many deliveries, which share of them repeats, how many senders, how long at most."""
+
     deliveries: int = 2000
     duplicate_share: float = 0.2
     senders: int = 16
@@ -72,76 +79,6 @@ class Event:
     kind: str  # comment or dm
     object_id: str
     body: bytes
-
-
-@dataclass
-class Report:
-    deliveries: int = 0
-    unique_events: int = 0
-    duplicates_sent: int = 0
-    senders: int = 0
-    accounts: int = 0
-    workspaces: int = 0
-    integrations: int = 0
-    answers: dict[str, int] = field(default_factory=dict)
-    server_errors: int = 0
-    expected_leads: int = 0
-    leads: int = 0
-    missing_leads: int = 0
-    unexpected_leads: int = 0
-    announcements: int = 0
-    leads_announced_once: int = 0
-    leads_not_announced: int = 0
-    leads_announced_twice_or_more: int = 0
-    foreign_announcements: int = 0
-    seconds: float = 0.0
-    setup_seconds: float = 0.0
-    check_seconds: float = 0.0
-    throughput_per_second: float = 0.0
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    timed_out: bool = False
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
-
-    def table(self) -> str:
-        lat = self.latency_ms
-        rows = [
-            (
-                "deliveries",
-                f"{self.deliveries} ({self.unique_events} unique + {self.duplicates_sent} duplicates)",
-            ),
-            ("concurrency", f"{self.senders} senders"),
-            (
-                "accounts",
-                f"{self.accounts} accounts, {self.workspaces} workspaces, {self.integrations} integrations",
-            ),
-            ("answers", ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items()))),
-            ("5xx", str(self.server_errors)),
-            (
-                "leads",
-                f"{self.leads} of {self.expected_leads} expected ({self.missing_leads} missing, {self.unexpected_leads} unexpected)",
-            ),
-            (
-                "announcements",
-                f"{self.announcements}: {self.leads_announced_once} leads once, {self.leads_not_announced} never, "
-                f"{self.leads_announced_twice_or_more} more than once",
-            ),
-            ("throughput", f"{self.throughput_per_second:.1f} deliveries/s over {self.seconds:.1f} s"),
-            (
-                "latency",
-                f"p50 {lat.get('p50', 0):.0f} ms, p95 {lat.get('p95', 0):.0f} ms, "
-                f"p99 {lat.get('p99', 0):.0f} ms, max {lat.get('max', 0):.0f} ms",
-            ),
-            ("result", "OK" if self.ok else "FAILED: " + "; ".join(self.problems)),
-        ]
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
 # -- set-up -----------------------------------------------------------------------------------------
@@ -175,11 +112,9 @@ def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random)
     base = 7_400_000_000_000_000_000 + rng.randrange(10**15)
     out = []
     for n in range(plan.unique):
-        open_id = open_ids[n % len(open_ids)]
-        object_id = str(base + n)
-        ms = (now - 60) * 1000 + n
+        open_id, object_id, ms = open_ids[n % len(open_ids)], str(base + n), (now - 60) * 1000 + n
         if n % 3:
-            kind = "comment"
+            kind, event = "comment", "comment.update"
             content: dict[str, Any] = {
                 "comment_id": int(object_id),  # int64, as TikTok sends comment ids
                 "video_id": 7_290_000_000_000_000_001,
@@ -191,7 +126,7 @@ def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random)
                 "unique_identifier": f"fan.{n % 97}",
             }
         else:
-            kind = "dm"
+            kind, event = "dm", "im_receive_msg"
             content = {
                 "conversation_id": f"0:1:{n}:{open_id}",
                 "message_id": object_id,
@@ -203,10 +138,7 @@ def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random)
                 "to": open_id,
                 "to_user": {"id": open_id},
             }
-        body = state.envelope(
-            "comment.update" if kind == "comment" else "im_receive_msg", open_id, content, now
-        )
-        out.append(Event(open_id=open_id, kind=kind, object_id=object_id, body=body))
+        out.append(Event(open_id, kind, object_id, state.envelope(event, open_id, content, now)))
     return out
 
 
@@ -215,120 +147,51 @@ def schedule(events: list[Event], plan: Plan, rng: random.Random) -> list[Event]
     original (concurrent senders race them), half anywhere later."""
     order = list(events)
     rng.shuffle(order)
-    repeats = [rng.choice(events) for _ in range(plan.duplicates)]
-    for n, event in enumerate(repeats):
+    for n, event in enumerate([rng.choice(events) for _ in range(plan.duplicates)]):
         at = order.index(event)
-        position = at + 1 if n % 2 == 0 else rng.randrange(at + 1, len(order) + 1)
-        order.insert(position, event)
+        order.insert(at + 1 if n % 2 == 0 else rng.randrange(at + 1, len(order) + 1), event)
     return order
 
 
 # -- sending ----------------------------------------------------------------------------------------
-@dataclass
-class Sent:
-    status: int
-    answer: str
-    ms: float
-
-
 def send_all(
     stack: Any, state: Any, order: list[Event], plan: Plan, deadline: float
 ) -> tuple[list[Sent], float, bool]:
-    work: queue.Queue[Event] = queue.Queue()
-    for event in order:
-        work.put(event)
-    results: list[Sent] = []
-    lock = threading.Lock()
+    """Send ``order`` from ``plan.senders`` threads until done or ``deadline``; what each got,
+    the seconds it took and whether the deadline cut it short."""
     url = stack.api_url + WEBHOOK_PATH
-    timed_out = threading.Event()
+    local = threading.local()
 
-    def sender() -> None:
-        with requests.Session() as http:
-            while True:
-                if time.monotonic() > deadline:
-                    timed_out.set()
-                    return
-                try:
-                    event = work.get_nowait()
-                except queue.Empty:
-                    return
-                started = time.perf_counter()
-                try:
-                    resp = http.post(
-                        url,
-                        data=event.body,
-                        headers={
-                            "Content-Type": "application/json",
-                            "TikTok-Signature": state.sign(event.body),
-                        },
-                        timeout=REQUEST_TIMEOUT,
-                    )
-                    status = resp.status_code
-                    try:
-                        body = resp.json()
-                        answer = str(body.get("status") or body.get("error", {}).get("code") or body)
-                    except ValueError:
-                        answer = resp.text[:40]
-                except requests.RequestException as exc:
-                    status, answer = 0, type(exc).__name__
-                with lock:
-                    results.append(Sent(status, answer, (time.perf_counter() - started) * 1000))
+    def send(event: Event) -> Sent | None:
+        if time.monotonic() > deadline:
+            return None
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+        started = time.perf_counter()
+        headers = {"Content-Type": "application/json", "TikTok-Signature": state.sign(event.body)}
+        try:
+            resp = local.http.post(url, data=event.body, headers=headers, timeout=REQUEST_TIMEOUT)
+            try:
+                body = resp.json()
+                answer = str(body.get("status") or body.get("error", {}).get("code") or body)
+            except ValueError:
+                answer = resp.text[:40]
+            status = resp.status_code
+        except requests.RequestException as exc:
+            status, answer = 0, type(exc).__name__
+        return Sent(status, answer, (time.perf_counter() - started) * 1000)
 
-    threads = [threading.Thread(target=sender, name=f"sender-{n}", daemon=True) for n in range(plan.senders)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max(deadline - time.monotonic(), 0) + REQUEST_TIMEOUT)
-    return results, time.monotonic() - started, timed_out.is_set()
+    with ThreadPoolExecutor(plan.senders, thread_name_prefix="sender") as senders:
+        results = list(senders.map(send, order))
+    sent = [r for r in results if r is not None]
+    return sent, time.monotonic() - started, len(sent) < len(order)
 
 
-# -- checking ---------------------------------------------------------------------------------------
-def listed_leads(stack: Any, workspace: str) -> list[dict[str, Any]]:
-    """Every lead of the workspace, through GET /social-leads, page by page."""
-    headers = {"Authorization": f"Bearer {stack.dev_token(workspace, 'load-user')}"}
-    out: list[dict[str, Any]] = []
-    cursor = None
-    for _ in range(10_000):
-        params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-        resp = requests.get(
-            stack.api_url + "/social-leads", params=params, headers=headers, timeout=REQUEST_TIMEOUT
-        )
-        resp.raise_for_status()
-        page = resp.json()
-        out.extend(page["items"])
-        cursor = page["next_cursor"]
-        if not cursor:
-            return out
-    raise RuntimeError("paging did not end")
-
-
-def _drain_while(stack: Any, running: threading.Event) -> None:
-    while running.is_set():
+def _drain_while(stack: Any, sending: threading.Event) -> None:
+    while sending.is_set():
         stack.drain_bus_events()
         time.sleep(0.5)
-
-
-def bus_events(stack: Any, expected: int, wait: float = 10.0) -> list[dict[str, Any]]:
-    """The events the product put on its bus (the stack copies them to a local queue), waiting a
-    little for late ones."""
-    deadline = time.monotonic() + wait
-    seen = -1
-    while True:
-        events: list[dict[str, Any]] = stack.drain_bus_events()
-        if len(events) == seen and (len(events) >= expected or time.monotonic() > deadline):
-            return events
-        if len(events) == seen:
-            time.sleep(0.2)
-        seen = len(events)
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
@@ -339,128 +202,56 @@ def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
         raise ValueError("the load test only targets a stack on 127.0.0.1")
     rng = random.Random(plan.seed)  # noqa: S311 - a reproducible schedule, not a secret
     began = time.monotonic()
-    deadline = began + plan.time_limit
     state = stack.emulator.state
-    report = Report(senders=plan.senders)
-
     open_ids = sorted({open_id for _, open_id in CONNECTIONS})
     for open_id in open_ids:
         if open_id not in state.accounts:
             state.add_account(open_id, display_name=f"Load {open_id[-1].upper()}")
-    integrations: dict[tuple[str, str], str] = {}
-    for workspace, open_id in CONNECTIONS:
-        integrations[(workspace, open_id)] = connect(stack, workspace, open_id)
+    integrations = {(w, o): connect(stack, w, o) for w, o in CONNECTIONS}
     workspaces = sorted({w for w, _ in CONNECTIONS})
+    say(
+        f"connected {len(open_ids)} accounts to {len(workspaces)} workspaces ({len(integrations)} integrations)"
+    )
+    events = make_events(state, plan, open_ids, rng)
+    order = schedule(events, plan, rng)
+    report = Report(len(order), len(events), len(order) - len(events), plan.senders)
     report.accounts, report.workspaces, report.integrations = (
         len(open_ids),
         len(workspaces),
         len(integrations),
-    )
-    say(
-        f"connected {len(open_ids)} accounts to {len(workspaces)} workspaces ({len(integrations)} integrations)"
-    )
-
-    events = make_events(state, plan, open_ids, rng)
-    order = schedule(events, plan, rng)
-    report.deliveries, report.unique_events, report.duplicates_sent = (
-        len(order),
-        len(events),
-        len(order) - len(events),
     )
     say(f"sending {len(order)} deliveries ({len(events)} unique) from {plan.senders} senders")
     report.setup_seconds = round(time.monotonic() - began, 2)
     # The stack copies bus events to a local queue; keep it short while sending (moto reads a long
     # queue slowly), so checking the announcements afterwards costs seconds, not minutes.
     sending = threading.Event()
-    drainer = threading.Thread(target=_drain_while, args=(stack, sending), name="bus-drain", daemon=True)
     sending.set()
+    drainer = threading.Thread(target=_drain_while, args=(stack, sending), name="bus-drain", daemon=True)
     drainer.start()
     try:
-        sent, seconds, report.timed_out = send_all(stack, state, order, plan, deadline)
+        sent, seconds, report.timed_out = send_all(stack, state, order, plan, began + plan.time_limit)
     finally:
         sending.clear()
         drainer.join(REQUEST_TIMEOUT)
     checking = time.monotonic()
-
-    report.seconds = round(seconds, 2)
-    report.throughput_per_second = round(len(sent) / seconds, 1) if seconds else 0.0
-    latencies = [s.ms for s in sent]
-    report.latency_ms = {
-        "p50": round(percentile(latencies, 50), 1),
-        "p95": round(percentile(latencies, 95), 1),
-        "p99": round(percentile(latencies, 99), 1),
-        "max": round(max(latencies, default=0.0), 1),
-        "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
-    }
-    report.answers = dict(Counter(f"{s.status} {s.answer}" for s in sent))
-    report.server_errors = sum(1 for s in sent if s.status >= 500 or s.status == 0)
-    if report.timed_out or len(sent) != len(order):
-        report.problems.append(f"only {len(sent)} of {len(order)} deliveries were sent in the time limit")
-    if report.server_errors:
-        report.problems.append(f"{report.server_errors} deliveries got a 5xx or no answer")
-    odd = {k: v for k, v in report.answers.items() if k not in ("200 accepted", "200 duplicate")}
-    if odd:
-        report.problems.append(f"unexpected answers: {odd}")
-
+    check_answers(report, sent, seconds)
     # Expected: one lead per unique event and integration of its account.
     expected: dict[str, set[tuple[str, str]]] = {w: set() for w in workspaces}
-    for event in events:
-        for (workspace, open_id), integration_id in integrations.items():
-            if open_id == event.open_id:
-                expected[workspace].add((integration_id, event.object_id))
-    report.expected_leads = sum(len(v) for v in expected.values())
-    lead_ids: set[str] = set()
-    for workspace in workspaces:
-        listed = listed_leads(stack, workspace)
-        got = Counter(
-            (
-                lead["integration_id"],
-                lead["source_ref"].get("comment_id") or lead["source_ref"].get("message_id"),
-            )
-            for lead in listed
-        )
-        report.leads += len(listed)
-        report.missing_leads += len(expected[workspace] - set(got))
-        report.unexpected_leads += len(set(got) - expected[workspace]) + sum(n - 1 for n in got.values())
-        lead_ids.update(lead["lead_id"] for lead in listed)
-        if any(lead["workspace_id"] != workspace for lead in listed):
-            report.problems.append(f"{workspace} lists another workspace's lead")
-    if report.missing_leads or report.unexpected_leads or report.leads != report.expected_leads:
-        report.problems.append(
-            f"leads {report.leads} != expected {report.expected_leads} "
-            f"({report.missing_leads} missing, {report.unexpected_leads} unexpected)"
-        )
-
-    announced = Counter(
-        e["detail"].get("lead_id")
-        for e in bus_events(stack, report.expected_leads)
-        if e.get("detail-type") == "SocialLeadCaptured" and e["detail"].get("workspace_id") in expected
-    )
-    report.announcements = sum(announced.values())
-    report.leads_announced_once = sum(1 for i in lead_ids if announced.get(i) == 1)
-    report.leads_not_announced = sum(1 for i in lead_ids if i not in announced)
-    report.leads_announced_twice_or_more = sum(1 for i in lead_ids if announced.get(i, 0) > 1)
-    report.foreign_announcements = sum(n for i, n in announced.items() if i not in lead_ids)
-    if report.leads_announced_once != len(lead_ids) or report.foreign_announcements:
-        report.problems.append(
-            f"announcements: {report.leads_not_announced} leads never, "
-            f"{report.leads_announced_twice_or_more} more than once, {report.foreign_announcements} unknown"
-        )
+    for (workspace, open_id), integration_id in integrations.items():
+        expected[workspace].update((integration_id, e.object_id) for e in events if e.open_id == open_id)
+    lead_ids = check_leads(report, stack, expected)
+    check_announcements(report, stack, lead_ids, set(workspaces))
     report.check_seconds = round(time.monotonic() - checking, 2)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m orcapulse_local.load``: run the load test on a stack of its own."""
     parser = argparse.ArgumentParser(
         prog="python -m orcapulse_local.load", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--deliveries", type=int, default=Plan.deliveries)
-    parser.add_argument(
-        "--duplicates",
-        type=float,
-        default=Plan.duplicate_share,
-        help="share of deliveries that repeat an event",
-    )
+    parser.add_argument("--duplicates", type=float, default=Plan.duplicate_share, help="share of repeats")
     parser.add_argument("--senders", type=int, default=Plan.senders)
     parser.add_argument("--time-limit", type=float, default=Plan.time_limit, help="seconds for the whole run")
     parser.add_argument("--seed", type=int, default=Plan.seed)

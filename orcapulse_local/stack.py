@@ -10,7 +10,6 @@ processes of their own (see ``lambda_runtime``); :meth:`LocalStack.stop` ends al
 from __future__ import annotations
 
 import json
-import mimetypes
 import os
 import threading
 from collections import deque
@@ -18,10 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.utils import send_from_directory
+
 from orcapulse_local import config, dev_tokens
 from orcapulse_local.aws_server import AwsServer, Provisioned, drain_bus_tap, provision
 from orcapulse_local.event_sources import Scheduler, schedules
-from orcapulse_local.gateway import Gateway, Request, Response
+from orcapulse_local.gateway import Gateway, Request, Response, json_response
 from orcapulse_local.lambda_runtime import (
     FunctionSpec,
     LambdaRuntime,
@@ -34,9 +37,6 @@ from orcapulse_local.tiktok_emulator import TikTokEmulator, local_state
 
 CONSOLE_DIR = Path(__file__).with_name("console")
 WEBHOOK_PATH = "/webhooks/tiktok"
-# Where the console is served: the front end's root and the page the OAuth callback redirects to.
-CONSOLE_PATHS = ("/", "/integrations/tiktok")
-LOCAL_PREFIX = "/local/"
 MAX_LOCAL_BODY = 64 * 1024
 
 
@@ -52,6 +52,9 @@ def app_secret_logical_id(template: dict[str, Any]) -> str | None:
 
 
 class LocalStack:
+    """The local stack on ``ports``; ``log_sink`` gets every function log line, ``access_log`` one
+    short line per request to the gateway or the emulator (both tagged with their source)."""
+
     def __init__(
         self,
         ports: config.Ports,
@@ -60,7 +63,7 @@ class LocalStack:
         root: Path = ROOT,
         template_path: Path = TEMPLATE_PATH,
         log_sink: LogSink | None = print_sink,
-        access_log: Callable[[str], None] | None = None,
+        access_log: LogSink | None = None,
         run_schedules: bool = True,
         prewarm: bool = True,
     ):
@@ -102,7 +105,13 @@ class LocalStack:
             os.environ.pop("AWS_PROFILE", None)
         self.aws = AwsServer(self.host, self.ports.aws)
         self.aws_url = self.aws.start()
-        self.emulator = TikTokEmulator(local_state(), host=self.host, port=self.ports.tiktok)
+        self.emulator = TikTokEmulator(
+            local_state(),
+            host=self.host,
+            port=self.ports.tiktok,
+            app_name=os.environ.get("LOCAL_TIKTOK_APP_NAME") or config.LOCAL_APP_NAME,
+            access_log=self._access("tiktok"),
+        )
         self.tiktok_url = self.emulator.url
         self.gateway = Gateway(
             self.template,
@@ -110,7 +119,7 @@ class LocalStack:
             host=self.host,
             port=self.ports.api,
             fallback=self._local,
-            access_log=self.access_log,
+            access_log=self._access("gateway"),
         )
         self.api_url = self.gateway.url
 
@@ -173,6 +182,10 @@ class LocalStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _access(self, server: str) -> Callable[[str], None] | None:
+        log = self.access_log
+        return None if log is None else (lambda line: log(server, line))
+
     def _log(self, source: str, line: str) -> None:
         self.logs.append((source, line))
         if self.log_sink is not None:
@@ -197,98 +210,113 @@ class LocalStack:
 
     def _local(self, request: Request) -> Response | None:
         """Paths no template route serves: the console and the ``/local/`` helpers."""
-        path = request.raw_path
-        if request.method in ("GET", "HEAD") and path in CONSOLE_PATHS:
-            return _static(CONSOLE_DIR / "index.html")
-        if not path.startswith(LOCAL_PREFIX):
-            return None
-        if request.method == "GET" and path.startswith("/local/console/"):
-            name = path.removeprefix("/local/console/")
-            target = (CONSOLE_DIR / name).resolve()
-            if target.parent != CONSOLE_DIR.resolve() or not target.is_file():
-                return None
-            return _static(target)
-        if request.method == "GET" and path == "/local/health":
-            return Response.json(
-                200,
-                {
-                    "service": "orcapulse-local",
-                    "api": self.api_url,
-                    "tiktok": self.tiktok_url,
-                    "aws": self.aws_url,
-                },
-            )
-        if request.method == "POST" and not _is_json(request.header("content-type")):
-            # A cross-site form cannot send JSON without a CORS preflight, which only the console's
-            # own origin passes: no other web page can drive these helpers from a browser.
-            return Response.json(
-                415, {"error": {"code": "json_required", "message": "Send Content-Type: application/json"}}
-            )
         try:
-            body = json.loads(request.body or b"{}") if request.method == "POST" else {}
-            if not isinstance(body, dict) or len(request.body) > MAX_LOCAL_BODY:
-                raise ValueError
-        except ValueError:
-            return Response.json(400, {"error": {"code": "invalid_body", "message": "Send a JSON object"}})
-        return self._local_action(request.method, path, body)
+            endpoint, found = _LOCAL_ROUTES.bind_to_environ(request.environ).match()
+        except HTTPException:
+            return None
+        args: dict[str, Any] = dict(found)
+        if endpoint in _STATIC:
+            return _static(request, **args) if endpoint == "static" else _static(request, endpoint)
+        if request.method == "POST":
+            if request.mimetype != "application/json":
+                # A cross-site form cannot send JSON without a CORS preflight, which only the
+                # console's own origin passes: no other web page can drive these helpers.
+                return _error(415, "json_required", "Send Content-Type: application/json")
+            body = request.get_json(silent=True) if request.get_data() else {}
+            if not isinstance(body, dict) or len(request.get_data()) > MAX_LOCAL_BODY:
+                return _error(400, "invalid_body", "Send a JSON object")
+            args["body"] = body
+        response: Response = getattr(self, f"_on_{endpoint}")(**args)
+        return response
 
-    def _local_action(self, method: str, path: str, body: dict[str, Any]) -> Response | None:
+    def _on_health(self) -> Response:
+        return json_response(
+            200,
+            {
+                "service": "orcapulse-local",
+                "api": self.api_url,
+                "tiktok": self.tiktok_url,
+                "aws": self.aws_url,
+            },
+        )
+
+    def _on_dev_token(self, body: dict[str, Any]) -> Response:
+        workspace = str(body.get("workspace") or config.DEFAULT_WORKSPACE)[:128]
+        user = str(body.get("user") or config.DEFAULT_USER)[:128]
+        minted = {
+            "token": self.dev_token(workspace, user),
+            "workspace": workspace,
+            "user": user,
+            "expires_in": config.DEV_TOKEN_TTL_SECONDS,
+        }
+        return json_response(200, minted, [("Cache-Control", "no-store")])
+
+    def _on_send_event(self, body: dict[str, Any]) -> Response:
         assert self.emulator is not None
-        if method == "POST" and path == "/local/dev-token":
-            workspace = str(body.get("workspace") or config.DEFAULT_WORKSPACE)[:128]
-            user = str(body.get("user") or config.DEFAULT_USER)[:128]
-            return Response.json(
-                200,
-                {
-                    "token": self.dev_token(workspace, user),
-                    "workspace": workspace,
-                    "user": user,
-                    "expires_in": config.DEV_TOKEN_TTL_SECONDS,
-                },
-                [("Cache-Control", "no-store")],
+        try:
+            delivery = self.emulator.send_event(
+                str(body.get("event", "")),
+                str(body.get("open_id") or "") or None,
+                str(body.get("text") or ""),
+                str(body.get("author") or "")[:128] or None,
             )
-        if method == "POST" and path == "/local/tiktok/webhooks":
-            try:
-                delivery = self.emulator.send_event(
-                    str(body.get("event", "")),
-                    str(body.get("open_id") or "") or None,
-                    str(body.get("text") or ""),
-                )
-            except ValueError as exc:
-                return Response.json(400, {"error": {"code": "invalid_event", "message": str(exc)}})
-            return Response.json(200, delivery.summary())
-        if method == "POST" and path.startswith("/local/tiktok/webhooks/") and path.endswith("/redeliver"):
-            delivery_id = path.removeprefix("/local/tiktok/webhooks/").removesuffix("/redeliver")
-            if delivery_id not in self.emulator.deliveries:
-                return Response.json(
-                    404, {"error": {"code": "unknown_delivery", "message": "No such delivery"}}
-                )
-            return Response.json(200, self.emulator.redeliver(delivery_id).summary())
-        if method == "GET" and path == "/local/tiktok/state":
-            return Response.json(200, self.emulator.snapshot())
-        if method == "GET" and path == "/local/bus-events":
-            return Response.json(200, {"items": self.drain_bus_events()})
-        if method == "POST" and path.startswith("/local/schedules/") and path.endswith("/run"):
-            function = path.removeprefix("/local/schedules/").removesuffix("/run")
-            if self.scheduler is None or function not in self.scheduler.entries:
-                return Response.json(
-                    404, {"error": {"code": "unknown_schedule", "message": "No such schedule"}}
-                )
-            outcome = self.scheduler.run_now(function)
-            return Response.json(200, {"ok": outcome.ok, "result": outcome.result, "error": outcome.error})
+        except ValueError as exc:
+            return _error(400, "invalid_event", str(exc))
+        return json_response(200, delivery.summary())
+
+    def _on_redeliver(self, body: dict[str, Any], delivery_id: str) -> Response:
+        assert self.emulator is not None
+        if delivery_id not in self.emulator.deliveries:
+            return _error(404, "unknown_delivery", "No such delivery")
+        return json_response(200, self.emulator.redeliver(delivery_id).summary())
+
+    def _on_tiktok_state(self) -> Response:
+        assert self.emulator is not None
+        return json_response(200, self.emulator.snapshot())
+
+    def _on_bus_events(self) -> Response:
+        return json_response(200, {"items": self.drain_bus_events()})
+
+    def _on_run_schedule(self, body: dict[str, Any], function: str) -> Response:
+        if self.scheduler is None or function not in self.scheduler.entries:
+            return _error(404, "unknown_schedule", "No such schedule")
+        outcome = self.scheduler.run_now(function)
+        return json_response(200, {"ok": outcome.ok, "result": outcome.result, "error": outcome.error})
+
+
+_STATIC = ("index.html", "favicon.ico", "static")
+_LOCAL_ROUTES = Map(
+    [
+        # The console at the front end's root and where the OAuth callback sends the browser.
+        Rule("/", endpoint="index.html", methods=["GET"]),
+        Rule("/integrations/tiktok", endpoint="index.html", methods=["GET"]),
+        Rule("/favicon.ico", endpoint="favicon.ico", methods=["GET"]),
+        Rule("/local/console/<path:name>", endpoint="static", methods=["GET"]),
+        Rule("/local/health", endpoint="health", methods=["GET"]),
+        Rule("/local/dev-token", endpoint="dev_token", methods=["POST"]),
+        Rule("/local/tiktok/webhooks", endpoint="send_event", methods=["POST"]),
+        Rule("/local/tiktok/webhooks/<delivery_id>/redeliver", endpoint="redeliver", methods=["POST"]),
+        Rule("/local/tiktok/state", endpoint="tiktok_state", methods=["GET"]),
+        Rule("/local/bus-events", endpoint="bus_events", methods=["GET"]),
+        Rule("/local/schedules/<function>/run", endpoint="run_schedule", methods=["POST"]),
+    ]
+)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def _static(request: Request, name: str) -> Response | None:
+    """A file of the console folder (any of them, typed by its extension); ``/favicon.ico`` is the
+    console's favicon.svg, or nothing (204) while there is none."""
+    if name == "favicon.ico":
+        if not (CONSOLE_DIR / "favicon.svg").is_file():
+            return Response(status=204)
+        name = "favicon.svg"
+    try:
+        response = send_from_directory(CONSOLE_DIR, name, request.environ)
+    except NotFound:
         return None
-
-
-def _is_json(content_type: str | None) -> bool:
-    return (content_type or "").split(";")[0].strip().lower() == "application/json"
-
-
-def _static(path: Path) -> Response:
-    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if ctype.startswith("text/") or ctype.endswith("javascript"):
-        ctype += "; charset=utf-8"
-    return Response(
-        200,
-        [("Content-Type", ctype), ("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")],
-        path.read_bytes(),
-    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,46 +1,66 @@
-"""A TikTok emulator on localhost: the documented endpoints the product uses, served over HTTP
+"""A TikTok emulator on localhost, served by Werkzeug: the documented endpoints the product uses,
 from the same stateful model the tests use (:class:`TikTokState`), plus a signed-webhook sender.
 
 TikTok's side:
-- ``GET /v2/auth/authorize/`` — the consent page (HTML) with Approve and Deny; a form POST to the
-  same path with ``decision=approve|deny`` redirects to ``redirect_uri`` with ``code``, ``scopes``,
-  ``state`` (or ``error=access_denied``), as Login Kit does;
+- ``GET /v2/auth/authorize/`` — the consent page (HTML, naming the app) with Approve and Deny; a
+  form POST to the same path with ``decision=approve|deny`` redirects to ``redirect_uri`` with
+  ``code``, ``scopes``, ``state`` (or ``error=access_denied``), as Login Kit does;
 - ``POST /v2/oauth/token/`` (authorization code with hex-S256 PKCE, refresh with rotation),
   ``GET /v2/user/info/``, ``POST /v2/oauth/revoke/``.
 
-Local controls (never part of TikTok's API): ``GET /local/state`` (accounts, call counts, revoked
-accounts — never a token), ``POST /local/accounts``, ``POST /local/webhooks`` (send a signed
-event to the product's webhook URL), ``POST /local/webhooks/{id}/redeliver`` (the same delivery
-again, as TikTok's at-least-once retries do) and ``POST /local/faults`` (make the next calls of an
-endpoint fail)."""
+Local controls (never part of TikTok's API; JSON only, so no cross-site form reaches them):
+``GET /local/state`` (accounts, call counts, revoked accounts — never a token),
+``POST /local/accounts``, ``POST /local/webhooks`` (send a signed event to the product's webhook
+URL; an optional ``author`` writes as that person), ``POST /local/webhooks/{id}/redeliver`` (the
+same delivery again, as TikTok's at-least-once retries do) and ``POST /local/faults`` (make the
+next calls of an endpoint fail)."""
 
 from __future__ import annotations
 
-import html
-import itertools
 import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
 
 from orcapulse_local import config
-from orcapulse_local.serving import LocalServer
+from orcapulse_local.consent_page import AUTHORIZE_PATH, consent_page, error_page
+from orcapulse_local.serving import AccessLog, LocalServer
 from orcapulse_local.tiktok_state import ENDPOINTS, TikTokState
+from orcapulse_local.webhook_events import EVENT_KINDS, Delivery, deliver, event_content
 
-AUTHORIZE_PATH = "/v2/auth/authorize/"
-EVENT_KINDS = {
-    "comment": "comment.update",
-    "dm": "im_receive_msg",
-    "high_intent": "im_receive_high_intent_comment",
-    "removed": "authorization.removed",
-}
-MAX_CONTROL_BODY = 64 * 1024
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+_ROUTES = Map(
+    [
+        Rule("/", endpoint="index", methods=["GET"]),
+        Rule(AUTHORIZE_PATH, endpoint="consent", methods=["GET"]),
+        Rule(AUTHORIZE_PATH, endpoint="decision", methods=["POST"]),
+        Rule("/v2/oauth/token/", endpoint="token", methods=["POST"]),
+        Rule("/v2/oauth/revoke/", endpoint="revoke", methods=["POST"]),
+        Rule("/v2/user/info/", endpoint="user_info", methods=["GET"]),
+        Rule("/local/state", endpoint="snapshot", methods=["GET"]),
+        Rule("/local/accounts", endpoint="accounts", methods=["POST"]),
+        Rule("/local/webhooks", endpoint="webhooks", methods=["POST"]),
+        Rule("/local/webhooks/<delivery_id>/redeliver", endpoint="redelivery", methods=["POST"]),
+        Rule("/local/faults", endpoint="faults", methods=["POST"]),
+    ]
+)
+
+
+CONTROLS = ("accounts", "webhooks", "redelivery", "faults")
+
+
+class _Request(Request):
+    max_content_length = 64 * 1024  # controls and OAuth forms are small
 
 
 def local_state() -> TikTokState:
@@ -51,157 +71,32 @@ def local_state() -> TikTokState:
     return state
 
 
-# -- webhook events ---------------------------------------------------------------------------------
-_ids = itertools.count(7_300_000_000_000_000_000 + int(time.time()))
-
-
-def event_content(kind: str, open_id: str, text: str = "", *, author: str | None = None) -> dict[str, Any]:
-    """The ``content`` of a webhook event of ``kind`` (comment, dm, high_intent, removed), shaped
-    as TikTok documents it. Comment ids come as JSON numbers (int64), as TikTok sends them."""
-    now_ms = int(time.time() * 1000)
-    if kind == "comment":
-        return {
-            "comment_id": next(_ids),
-            "video_id": 7_290_000_000_000_000_001,
-            "parent_comment_id": 0,
-            "comment_type": "comment",
-            "comment_action": "insert",
-            "text": text,
-            "timestamp": now_ms,
-            "unique_identifier": author or "orca.lover.22",
-        }
-    if kind == "high_intent":
-        return {
-            "comment_id": next(_ids),
-            "comment_text": text,
-            "unique_identifier": author or "ready.to.buy",
-            "is_follower": True,
-            "timestamp": now_ms,
-        }
-    if kind == "dm":
-        sender = f"{next(_ids)}"
-        return {
-            "conversation_id": f"0:1:{sender}:{open_id}",
-            "message_id": f"{next(_ids)}",
-            "timestamp": now_ms,
-            "type": "text",
-            "text": {"body": text},
-            "from": author or "aquarium.buyer",
-            "from_user": {"id": sender},
-            "to": open_id,
-            "to_user": {"id": open_id},
-        }
-    if kind == "removed":
-        return {"reason": 1}
-    raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(EVENT_KINDS)}")
-
-
-@dataclass
-class Delivery:
-    id: str
-    event: str
-    open_id: str
-    body: bytes
-    status: int | None = None
-    response: Any = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "delivery_id": self.id,
-            "event": self.event,
-            "open_id": self.open_id,
-            "status": self.status,
-            "response": self.response,
-        }
-
-
-def deliver(state: TikTokState, url: str, body: bytes, timeout: float = 20.0) -> tuple[int, Any]:
-    """POST ``body`` to ``url`` signed as TikTok signs it; the answer's status and JSON body."""
-    resp = requests.post(
-        url,
-        data=body,
-        headers={"Content-Type": "application/json", "TikTok-Signature": state.sign(body)},
-        timeout=timeout,
-    )
-    try:
-        return resp.status_code, resp.json() if resp.content else None
-    except ValueError:
-        return resp.status_code, resp.text
-
-
-# -- the consent page -------------------------------------------------------------------------------
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font-family: system-ui, sans-serif; background: #121212; color: #f1f1f2; margin: 0; }}
-main {{ max-width: 28rem; margin: 3rem auto; background: #1e1e1e; padding: 2rem; border-radius: 12px; }}
-h1 {{ font-size: 1.3rem; margin-top: 0; }} .note {{ color: #a0a0a8; font-size: .85rem; }}
-label {{ display: block; margin: .4rem 0; }} fieldset {{ border: 1px solid #333; border-radius: 8px; }}
-.buttons {{ display: flex; gap: .75rem; margin-top: 1.2rem; }}
-button {{ flex: 1; padding: .7rem; border-radius: 6px; border: 0; font-size: 1rem; cursor: pointer; }}
-.approve {{ background: #fe2c55; color: white; order: 2; }} .deny {{ background: #3a3a3f; color: #f1f1f2; }}
-.error {{ color: #ff8a8a; }}
-</style></head><body><main>{body}</main></body></html>"""
-
-
-def _consent_page(params: dict[str, str], state: TikTokState) -> str:
-    hidden = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in params.items()
-        if k
-        in (
-            "client_key",
-            "scope",
-            "redirect_uri",
-            "state",
-            "response_type",
-            "code_challenge",
-            "code_challenge_method",
-        )
-    )
-    scopes = [s.strip() for s in params.get("scope", "").split(",") if s.strip()]
-    scope_boxes = "".join(
-        f'<label><input type="checkbox" name="granted_scope" value="{html.escape(s)}" checked> '
-        f"{html.escape(s)}</label>"
-        for s in scopes
-    )
-    accounts = list(state.accounts.values())
-    account_radios = "".join(
-        f'<label><input type="radio" name="open_id" value="{html.escape(a.open_id)}"'
-        f'{" checked" if i == 0 else ""} data-testid="account-{html.escape(a.open_id)}"> '
-        f"{html.escape(a.display_name)} <span class='note'>({html.escape(a.open_id)})</span></label>"
-        for i, a in enumerate(accounts)
-    )
-    body = f"""
-<h1>Log in to <strong>{html.escape(params.get("client_key", ""))}</strong> with TikTok</h1>
-<p class="note">TikTok emulator on this machine — no real TikTok account is involved.</p>
-<form method="post" action="{AUTHORIZE_PATH}">
-{hidden}
-<!-- Approve comes first in the form, so Enter in the name field approves rather than denies. -->
-<fieldset><legend>Continue as</legend>{account_radios}
-<label><input type="radio" name="open_id" value="new"> A new account named
-<input name="display_name" value="New Orca Fan" size="16"></label></fieldset>
-<input type="hidden" name="scopes_submitted" value="1">
-<fieldset><legend>This app will be able to</legend>{scope_boxes}</fieldset>
-<div class="buttons">
-<button class="approve" type="submit" name="decision" value="approve">Approve</button>
-<button class="deny" type="submit" name="decision" value="deny">Deny</button>
-</div></form>"""
-    return _PAGE.format(title="TikTok — authorize app", body=body)
-
-
-def _error_page(message: str) -> str:
-    return _PAGE.format(
-        title="TikTok — error",
-        body=f'<h1>Something went wrong</h1><p class="error">{html.escape(message)}</p>',
+def _json(status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    return Response(
+        json.dumps(document),
+        status,
+        [("Content-Type", "application/json"), ("Cache-Control", "no-store"), *headers],
     )
 
 
-# -- the server ---------------------------------------------------------------------------------------
+def _control_document(request: Request) -> dict[str, Any] | Response:
+    """A control request's JSON object, or why it is refused."""
+    if request.mimetype != "application/json":
+        return _json(415, {"error": "json_required"})  # no cross-site form can reach the controls
+    doc = request.get_json(silent=True) if request.get_data() else {}
+    return doc if isinstance(doc, dict) else _json(400, {"error": "invalid_json"})
+
+
+def _html(status: int, page: str) -> Response:
+    return Response(
+        page, status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+    )
+
+
 class TikTokEmulator:
     """The emulator on ``host:port`` (port 0 takes a free one). ``webhook_url`` is where the
-    sender delivers events; ``redirect_uris`` are the app's registered callback URLs."""
+    sender delivers events; ``redirect_uris`` are the app's registered callback URLs;
+    ``app_name`` is what the consent page asks the user to log in to."""
 
     def __init__(
         self,
@@ -211,23 +106,29 @@ class TikTokEmulator:
         port: int = 0,
         webhook_url: str | None = None,
         redirect_uris: tuple[str, ...] = (),
+        app_name: str = config.LOCAL_APP_NAME,
+        access_log: AccessLog | None = None,
     ):
         self.state = state or local_state()
         self.webhook_url = webhook_url
         self.redirect_uris = set(redirect_uris)
+        self.app_name = app_name
         self.deliveries: dict[str, Delivery] = {}
         self.last_authorized: str | None = None
         self._lock = threading.Lock()
-        self._server: LocalServer[TikTokEmulator] = LocalServer((host, port), _Handler, self, "tiktok")
+        self._server = LocalServer(self.wsgi, host, port, "tiktok", access_log)
 
     @property
     def url(self) -> str:
+        """The emulator's base URL."""
         return self._server.url
 
     def start(self) -> None:
+        """Serve on a background thread."""
         self._server.start()
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         self._server.stop()
 
     # -- Login Kit ---------------------------------------------------------------------------------
@@ -253,11 +154,10 @@ class TikTokEmulator:
         params = dict(form)
         redirect = params["redirect_uri"]
         sep = "&" if urlsplit(redirect).query else "?"
+        state = {"state": params["state"]} if params.get("state") else {}
         if params.get("decision") != "approve":
-            query = {"error": "access_denied", "error_description": "The user denied the request."}
-            if params.get("state"):
-                query["state"] = params["state"]
-            return f"{redirect}{sep}{urlencode(query)}"
+            denied = {"error": "access_denied", "error_description": "The user denied the request."}
+            return f"{redirect}{sep}{urlencode({**denied, **state})}"
         open_id = params.get("open_id") or next(iter(self.state.accounts))
         if open_id == "new":
             open_id = self.state.add_account(
@@ -267,9 +167,8 @@ class TikTokEmulator:
         if "scopes_submitted" in params:
             # The consent page's boxes: the user may untick a scope, as on TikTok.
             ticked = {v for k, v in form if k == "granted_scope"}
-            granted = ",".join(s for s in requested if s in ticked)
-        else:
-            granted = ",".join(requested)  # a scripted approval grants what was asked for
+            requested = [s for s in requested if s in ticked]
+        granted = ",".join(requested)  # a scripted approval grants what was asked for
         code = self.state.authorize(
             client_key=params["client_key"],
             redirect_uri=redirect,
@@ -279,38 +178,39 @@ class TikTokEmulator:
             granted_scopes=granted,
         )
         self.last_authorized = open_id
-        query = {"code": code, "scopes": granted}
-        if params.get("state"):
-            query["state"] = params["state"]
-        return f"{redirect}{sep}{urlencode(query)}"
+        return f"{redirect}{sep}{urlencode({'code': code, 'scopes': granted, **state})}"
 
     # -- webhooks ----------------------------------------------------------------------------------
-    def send_event(self, kind: str, open_id: str | None = None, text: str = "") -> Delivery:
-        """Build, sign and deliver an event of ``kind`` (comment, dm, removed) to the webhook URL."""
+    def send_event(
+        self, kind: str, open_id: str | None = None, text: str = "", author: str | None = None
+    ) -> Delivery:
+        """Build, sign and deliver an event of ``kind`` (comment, dm, high_intent, removed) to the
+        webhook URL; ``author`` names who wrote it (the same author is the same person)."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"event must be one of {', '.join(EVENT_KINDS)}")
         open_id = open_id or self.last_authorized or next(iter(self.state.accounts))
         if kind != "removed" and not text:
             text = "Hi! How much is the orca plush, and do you ship to Lisbon?"
-        body = self.state.envelope(EVENT_KINDS[kind], open_id, event_content(kind, open_id, text))
-        delivery = Delivery(id=secrets.token_hex(6), event=EVENT_KINDS[kind], open_id=open_id, body=body)
-        with self._lock:
-            self.deliveries[delivery.id] = delivery
-        return self._deliver(delivery)
+        content = event_content(kind, open_id, text, author=author or None)
+        body = self.state.envelope(EVENT_KINDS[kind], open_id, content)
+        return self._deliver(
+            Delivery(id=secrets.token_hex(6), event=EVENT_KINDS[kind], open_id=open_id, body=body)
+        )
 
     def redeliver(self, delivery_id: str) -> Delivery:
         """Send a past delivery's exact body again, freshly signed, as TikTok's retries do."""
         previous = self.deliveries[delivery_id]
-        again = Delivery(
-            id=secrets.token_hex(6), event=previous.event, open_id=previous.open_id, body=previous.body
+        return self._deliver(
+            Delivery(
+                id=secrets.token_hex(6), event=previous.event, open_id=previous.open_id, body=previous.body
+            )
         )
-        with self._lock:
-            self.deliveries[again.id] = again
-        return self._deliver(again)
 
     def _deliver(self, delivery: Delivery) -> Delivery:
         if not self.webhook_url:
             raise ValueError("the emulator has no webhook URL")
+        with self._lock:
+            self.deliveries[delivery.id] = delivery
         delivery.status, delivery.response = deliver(self.state, self.webhook_url, delivery.body)
         return delivery
 
@@ -321,177 +221,123 @@ class TikTokEmulator:
             for record in self.state.access_tokens.values():
                 if not record["revoked"] and record["expires_at"] > time.time():
                     live[record["open_id"]] = live.get(record["open_id"], 0) + 1
+            accounts = [
+                {
+                    "open_id": a.open_id,
+                    "display_name": a.display_name,
+                    "live_access_tokens": live.get(a.open_id, 0),
+                    "revocations": self.state.revoked.count(a.open_id),
+                }
+                for a in self.state.accounts.values()
+            ]
             return {
                 "client_key": self.state.client_key,
                 "webhook_url": self.webhook_url,
-                "accounts": [
-                    {
-                        "open_id": a.open_id,
-                        "display_name": a.display_name,
-                        "live_access_tokens": live.get(a.open_id, 0),
-                        "revocations": self.state.revoked.count(a.open_id),
-                    }
-                    for a in self.state.accounts.values()
-                ],
+                "accounts": accounts,
                 "calls": dict(self.state.calls),
                 "revoked": list(self.state.revoked),
                 "last_authorized": self.last_authorized,
                 "deliveries": len(self.deliveries),
             }
 
+    # -- HTTP --------------------------------------------------------------------------------------
+    def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """The emulator as a WSGI application."""
+        request = _Request(environ)
+        try:
+            endpoint, args = _ROUTES.bind_to_environ(environ).match()
+            if endpoint in CONTROLS:
+                doc = _control_document(request)
+                response = doc if isinstance(doc, Response) else getattr(self, f"_on_{endpoint}")(doc, **args)
+            else:
+                response = getattr(self, f"_on_{endpoint}")(request, **args)
+        except HTTPException as exc:  # an unknown path or method is a 404, as on TikTok
+            too_large = exc.code == 413
+            response = _json(413 if too_large else 404, {"error": "too_large" if too_large else "not_found"})
+        return response(environ, start_response)  # type: ignore[no-any-return]
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: LocalServer[TikTokEmulator]
-    server_version = "tiktok-emulator"
-
-    # -- plumbing ---------------------------------------------------------------------------------
-    def _read(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
-        if length < 0 or length > MAX_CONTROL_BODY:
-            raise ValueError("body too large")
-        return self.rfile.read(length) if length else b""
-
-    def _reply(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, document: Any) -> None:
-        self._reply(status, json.dumps(document).encode(), "application/json")
-
-    def _html(self, status: int, page: str) -> None:
-        self._reply(status, page.encode(), "text/html; charset=utf-8")
-
-    def _redirect(self, location: str) -> None:
-        self._reply(302, b"", "text/plain", {"Location": location})
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # request lines could carry codes in query strings: never logged
-
-    @property
-    def emulator(self) -> TikTokEmulator:
-        return self.server.owner
-
-    def _fault(self, endpoint: str) -> bool:
-        fault = self.emulator.state.take_fault(endpoint)
+    def _fault(self, endpoint: str) -> Response | None:
+        fault = self.state.take_fault(endpoint)
         if fault is None:
-            return False
+            return None
         if fault.timeout:
             time.sleep(10)  # longer than the product's read timeout
-            self.close_connection = True
-            return True
-        self._json(fault.status, fault.body or {})
-        return True
+            return _json(504, {})
+        return _json(fault.status, fault.body or {})
 
-    # -- routes -----------------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        if parts.path == AUTHORIZE_PATH:
-            problem = self.emulator.check_authorize(query)
-            if problem:
-                self._html(400, _error_page(problem))
-            else:
-                self._html(200, _consent_page(query, self.emulator.state))
-        elif parts.path == "/v2/user/info/":
-            if not self._fault("user_info"):
-                status, body = self.emulator.state.user_info(
-                    self.headers.get("Authorization"), query.get("fields")
-                )
-                self._json(status, body)
-        elif parts.path == "/local/state":
-            self._json(200, self.emulator.snapshot())
-        elif parts.path == "/":
-            self._json(
-                200,
-                {
-                    "service": "tiktok-emulator",
-                    "endpoints": [AUTHORIZE_PATH, "/v2/oauth/token/", "/v2/user/info/", "/v2/oauth/revoke/"],
-                },
+    def _on_index(self, request: Request) -> Response:
+        endpoints = [AUTHORIZE_PATH, "/v2/oauth/token/", "/v2/user/info/", "/v2/oauth/revoke/"]
+        return _json(200, {"service": "tiktok-emulator", "endpoints": endpoints})
+
+    def _on_consent(self, request: Request) -> Response:
+        query = request.args.to_dict()
+        problem = self.check_authorize(query)
+        if problem:
+            return _html(400, error_page(problem))
+        return _html(200, consent_page(query, self.state.accounts.values(), self.app_name))
+
+    def _on_decision(self, request: Request) -> Response:
+        fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
+        problem = self.check_authorize(dict(fields))
+        if problem:
+            return _html(400, error_page(problem))
+        return Response(status=302, headers={"Location": self.decide(fields), "Cache-Control": "no-store"})
+
+    def _on_token(self, request: Request) -> Response:
+        fault = self._fault("token")
+        return fault or _json(*self.state.token(request.form.to_dict()))
+
+    def _on_revoke(self, request: Request) -> Response:
+        fault = self._fault("revoke")
+        return fault or _json(*self.state.revoke(request.form.to_dict()))
+
+    def _on_user_info(self, request: Request) -> Response:
+        fault = self._fault("user_info")
+        return fault or _json(
+            *self.state.user_info(request.headers.get("Authorization"), request.args.get("fields"))
+        )
+
+    def _on_snapshot(self, request: Request) -> Response:
+        return _json(200, self.snapshot())
+
+    def _on_accounts(self, doc: dict[str, Any]) -> Response:
+        open_id = str(doc.get("open_id") or "") or None
+        account = self.state.add_account(open_id, display_name=str(doc.get("display_name") or "Orca Fan"))
+        return _json(201, {"open_id": account.open_id, "display_name": account.display_name})
+
+    def _on_webhooks(self, doc: dict[str, Any]) -> Response:
+        return self._sending(
+            lambda: self.send_event(
+                str(doc.get("event", "")),
+                str(doc.get("open_id") or "") or None,
+                str(doc.get("text") or ""),
+                str(doc.get("author") or "") or None,
             )
-        else:
-            self._json(404, {"error": "not_found"})
+        )
 
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        try:
-            raw = self._read()
-        except ValueError:
-            self._json(413, {"error": "too_large"})
-            return
-        if path in ("/v2/oauth/token/", "/v2/oauth/revoke/"):
-            endpoint = "token" if path.endswith("token/") else "revoke"
-            if not self._fault(endpoint):
-                form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-                state = self.emulator.state
-                status, body = state.token(form) if endpoint == "token" else state.revoke(form)
-                self._json(status, body)
-        elif path == AUTHORIZE_PATH:
-            fields = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
-            fields += parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
-            problem = self.emulator.check_authorize(dict(fields))
-            if problem:
-                self._html(400, _error_page(problem))
-            else:
-                self._redirect(self.emulator.decide(fields))
-        elif path.startswith("/local/"):
-            if self.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-                self._json(415, {"error": "json_required"})  # no cross-site form can reach the controls
-                return
-            self._control(path, raw)
-        else:
-            self._json(404, {"error": "not_found"})
+    def _on_redelivery(self, doc: dict[str, Any], delivery_id: str) -> Response:
+        if delivery_id not in self.deliveries:
+            return _json(404, {"error": "unknown_delivery"})
+        return self._sending(lambda: self.redeliver(delivery_id))
 
-    def _control(self, path: str, raw: bytes) -> None:
+    def _sending(self, send: Callable[[], Delivery]) -> Response:
         try:
-            doc = json.loads(raw or b"{}")
-            if not isinstance(doc, dict):
-                raise ValueError
-        except ValueError:
-            self._json(400, {"error": "invalid_json"})
-            return
-        emulator = self.emulator
-        try:
-            if path == "/local/webhooks":
-                delivery = emulator.send_event(
-                    str(doc.get("event", "")),
-                    str(doc.get("open_id") or "") or None,
-                    str(doc.get("text") or ""),
-                )
-                self._json(200, delivery.summary())
-            elif path.startswith("/local/webhooks/") and path.endswith("/redeliver"):
-                delivery_id = path.removeprefix("/local/webhooks/").removesuffix("/redeliver")
-                if delivery_id not in emulator.deliveries:
-                    self._json(404, {"error": "unknown_delivery"})
-                    return
-                self._json(200, emulator.redeliver(delivery_id).summary())
-            elif path == "/local/accounts":
-                account = emulator.state.add_account(
-                    str(doc.get("open_id") or "") or None,
-                    display_name=str(doc.get("display_name") or "Orca Fan"),
-                )
-                self._json(201, {"open_id": account.open_id, "display_name": account.display_name})
-            elif path == "/local/faults":
-                endpoint = str(doc.get("endpoint", ""))
-                if endpoint not in ENDPOINTS:
-                    raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")
-                times = int(doc.get("times", 1))
-                if doc.get("timeout"):
-                    emulator.state.timeout_next(endpoint, times)
-                else:
-                    emulator.state.fail_next(endpoint, int(doc.get("status", 500)), doc.get("body"), times)
-                self._json(200, {"endpoint": endpoint, "pending": len(emulator.state.faults[endpoint])})
-            else:
-                self._json(404, {"error": "not_found"})
-        except (ValueError, TypeError) as exc:
-            self._json(400, {"error": "invalid_request", "message": str(exc)})
+            return _json(200, send().summary())
+        except ValueError as exc:
+            return _json(400, {"error": "invalid_request", "message": str(exc)})
         except requests.RequestException as exc:
-            self._json(502, {"error": "webhook_unreachable", "message": type(exc).__name__})
+            return _json(502, {"error": "webhook_unreachable", "message": type(exc).__name__})
+
+    def _on_faults(self, doc: dict[str, Any]) -> Response:
+        endpoint = str(doc.get("endpoint", ""))
+        try:
+            if endpoint not in ENDPOINTS:
+                raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")
+            times = int(doc.get("times", 1))
+            if doc.get("timeout"):
+                self.state.timeout_next(endpoint, times)
+            else:
+                self.state.fail_next(endpoint, int(doc.get("status", 500)), doc.get("body"), times)
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": "invalid_request", "message": str(exc)})
+        return _json(200, {"endpoint": endpoint, "pending": len(self.state.faults[endpoint])})

@@ -4,6 +4,8 @@ what they were given, served on a free port and driven over real HTTP."""
 from __future__ import annotations
 
 import base64
+import re
+import socket
 import textwrap
 import time
 from collections.abc import Iterator
@@ -14,8 +16,9 @@ import jwt
 import pytest
 import requests
 
-from orcapulse_local.gateway import Gateway, Request, RouteTable, build_event, claims_as_strings
+from orcapulse_local.gateway import Gateway, Request, Response, RouteTable, build_event, claims_as_strings
 from orcapulse_local.lambda_runtime import LambdaRuntime, functions_from_template
+from orcapulse_local.serving import PortInUseError
 from orcapulse_local.template import Route, deployment_context, load_template
 
 SECRET = "gateway-test-key-of-thirty-two-bytes!"
@@ -283,6 +286,14 @@ def test_bodies_are_text_or_base64_as_api_gateway_sends_them(gateway):
     assert base64.b64decode(raw["body"]) == b"\x00\xff"
 
 
+def test_a_chunked_body_reaches_the_function_whole(gateway):
+    chunks = iter([b'{"a": ', b'"chunked"}'])
+    resp = requests.post(
+        gateway.url + "/public/x", data=chunks, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert resp.json()["event"]["body"] == '{"a": "chunked"}'
+
+
 def test_public_routes_have_no_authorizer_context(gateway):
     event = requests.get(gateway.url + "/public/a/b", timeout=10).json()["event"]
     assert event["routeKey"] == "ANY /public/{proxy+}"
@@ -375,7 +386,7 @@ def test_claims_reach_the_function_as_strings_like_api_gateway_sends_them():
     claims = claims_as_strings({"exp": 5, "flag": True, "groups": ["a", "b"], "sub": "u"})
     assert claims == {"exp": "5", "flag": "true", "groups": "[a b]", "sub": "u"}
     event = build_event(
-        Request("GET", "/x"), "GET /x", {}, {"sub": "u", "scope": "read write"}, account_id="1"
+        Request.from_values("/x"), "GET /x", {}, {"sub": "u", "scope": "read write"}, account_id="1"
     )
     assert event["requestContext"]["authorizer"]["jwt"]["scopes"] == ["read", "write"]
 
@@ -405,19 +416,52 @@ def test_the_fallback_serves_only_paths_no_route_claims(app_dir):
     seen: list[str] = []
 
     def fallback(request: Request):
-        seen.append(request.raw_path)
-        from orcapulse_local.gateway import Response
-
-        return Response(200, [("Content-Type", "text/plain")], b"local")
+        seen.append(request.path)
+        return Response(b"local", 200, [("Content-Type", "text/plain")])
 
     gw = Gateway(template, jwt_secret=SECRET, fallback=fallback)
     ctx = deployment_context(template, {"Issuer": ISSUER, "Audience": "aud-1"})
     runtime = LambdaRuntime(functions_from_template(template, ctx, app_dir), sink=lambda fn, line: None)
     gw.configure(ctx, runtime)
     try:
-        assert gw.handle(Request("GET", "/console")).body == b"local"
-        assert gw.handle(Request("GET", "/items/1")).status == 401  # a template route: never the fallback
+        assert gw.handle(Request.from_values("/console")).get_data() == b"local"
+        # A template route: never the fallback.
+        assert gw.handle(Request.from_values("/items/1")).status_code == 401
         assert seen == ["/console"]
     finally:
         runtime.stop()
-        gw._server.server_close()
+        gw.stop()
+
+
+# -- serving ----------------------------------------------------------------------------------------------------
+def test_a_busy_port_is_reported_with_its_variable(app_dir):
+    template = load_template(app_dir / "template.yaml")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port} \\(LOCAL_API_PORT\\) is already in use"):
+            Gateway(template, jwt_secret=SECRET, port=port)
+
+
+def test_a_client_that_hangs_up_mid_request_is_not_an_error(gateway, capfd):
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(b'POST /shape HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"a"')
+    time.sleep(0.3)
+    assert shape(gateway, "bare").status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_access_log_has_one_short_line_per_request(app_dir):
+    template = load_template(app_dir / "template.yaml")
+    lines: list[str] = []
+    gw = Gateway(template, jwt_secret=SECRET, access_log=lines.append)
+    gw.configure(deployment_context(template, {"Issuer": ISSUER, "Audience": "aud-1"}), LambdaRuntime({}))
+    gw.start()
+    try:
+        requests.get(gw.url + "/nope?code=secret", timeout=10)
+    finally:
+        gw.stop()
+    assert len(lines) == 1
+    assert re.fullmatch(r"GET /nope 404 \d+ms", lines[0])

@@ -21,8 +21,9 @@ import requests
 
 from orcapulse_local import config
 from orcapulse_local.aws_server import client
+from orcapulse_local.cli import pretty_sink
 from orcapulse_local.dev_tokens import mint
-from orcapulse_local.stack import LocalStack
+from orcapulse_local.stack import CONSOLE_DIR, LocalStack
 from orcapulse_local.template import load_template
 
 pytestmark = pytest.mark.slow
@@ -60,10 +61,7 @@ def auth(token: str) -> dict[str, str]:
 
 # -- routes and the authorizer ------------------------------------------------------------------------------
 def test_the_route_table_matches_the_template(live):
-    served = {
-        (c.route.method, c.route.path, c.route.function, c.route.authorized)
-        for c in live.gateway.routes.routes
-    }
+    served = {(r.method, r.path, r.function, r.authorized) for r in live.gateway.routes.routes}
     assert served == template_routes()
     assert not any(path.startswith("/local/") for _, path, _, _ in served)
 
@@ -322,6 +320,23 @@ def test_the_console_is_served_where_the_callback_lands(live):
     script = requests.get(live.api_url + "/local/console/app.js", timeout=10)
     assert script.status_code == 200
     assert requests.get(live.api_url + "/local/console/../stack.py", timeout=10).status_code == 404
+    style = requests.get(live.api_url + "/local/console/style.css", timeout=10)
+    assert style.headers["content-type"].startswith("text/css")
+    favicon = requests.get(live.api_url + "/favicon.ico", timeout=10)
+    if (CONSOLE_DIR / "favicon.svg").is_file():
+        assert (favicon.status_code, favicon.headers["content-type"]) == (200, "image/svg+xml")
+    else:
+        assert favicon.status_code == 204
+
+
+def test_pretty_logs_keep_warnings_short_and_leave_out_the_rest(capsys):
+    pretty_sink("Fn", json.dumps({"level": "INFO", "message": "quiet", "service": "x"}))
+    pretty_sink("Fn", json.dumps({"level": "ERROR", "message": "it broke", "service": "x"}))
+    pretty_sink("Fn", "Traceback (most recent call last):")
+    assert capsys.readouterr().out.splitlines() == [
+        "[Fn] ERROR it broke",
+        "[Fn] Traceback (most recent call last):",
+    ]
 
 
 def test_the_dev_token_endpoint_and_cli_mint_tokens_the_gateway_accepts(live):
@@ -338,6 +353,17 @@ def test_the_dev_token_endpoint_and_cli_mint_tokens_the_gateway_accepts(live):
         resp = requests.get(live.api_url + "/integrations", headers=auth(token), timeout=30)
         assert (resp.status_code, resp.json()) == (200, {"items": []})
     assert jwt.decode(printed, options={"verify_signature": False})["sub"] == "u-cli"
+
+
+def test_the_webhook_command_writes_as_an_author(live):
+    env = {**os.environ, "LOCAL_TIKTOK_PORT": str(urlsplit(live.tiktok_url).port)}
+    command = [sys.executable, "-m", "orcapulse_local", "webhook", "--event", "dm", "--author", "kelp.fan"]
+    sent = [
+        subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        for _ in range(2)
+    ]
+    assert [done.returncode for done in sent] == [0, 0], sent
+    assert [json.loads(done.stdout)["status"] for done in sent] == [200, 200]
 
 
 def test_the_demo_command_tells_the_story_against_a_running_stack(live):

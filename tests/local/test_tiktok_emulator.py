@@ -290,3 +290,35 @@ def test_a_redelivery_sends_the_same_body_again(emulator, receiver):
     assert unknown.status_code == 404
     form = requests.post(emulator.url + "/local/webhooks", data={"event": "comment"}, timeout=10)
     assert form.status_code == 415
+
+
+def test_the_consent_page_names_the_app_not_its_client_key(emulator):
+    page = requests.get(f"{emulator.url}/v2/auth/authorize/", params=authorize_query(), timeout=10).text
+    assert "Log in to <strong>OrcaPulse (local)</strong>" in page
+    assert f"<strong>{LOCAL_CLIENT_KEY}</strong>" not in page
+
+
+def test_an_author_writes_as_one_person_in_one_conversation(emulator, receiver):
+    for kind in ("dm", "dm", "comment"):
+        resp = requests.post(
+            emulator.url + "/local/webhooks",
+            json={"event": kind, "open_id": "open-id-orca-fan", "text": "hi", "author": "kelp.fan"},
+            timeout=10,
+        )
+        assert resp.status_code == 200
+    first, second, comment = (json.loads(json.loads(body)["content"]) for _, body in receiver.received)
+    assert first["from"] == second["from"] == "kelp.fan"
+    assert first["from_user"] == second["from_user"]
+    assert first["conversation_id"] == second["conversation_id"]
+    assert first["message_id"] != second["message_id"]
+    assert comment["unique_identifier"] == "kelp.fan"
+    other = requests.post(
+        emulator.url + "/local/webhooks",
+        json={"event": "dm", "open_id": "open-id-orca-fan", "text": "hi", "author": "reef.fan"},
+        timeout=10,
+    )
+    assert other.status_code == 200
+    assert (
+        json.loads(json.loads(receiver.received[-1][1])["content"])["conversation_id"]
+        != first["conversation_id"]
+    )
