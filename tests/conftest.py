@@ -116,6 +116,7 @@ def aws_environment(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
             ),
         )
         sm.create_secret(Name=CONTEXT.resources["CursorKeySecret"]["Ref"], SecretString="k" * 64)
+        sm.create_secret(Name=CONTEXT.resources["PersonKeySecret"]["Ref"], SecretString="p" * 64)
         bus = CONTEXT.resources["LeadsEventBus"]["Ref"]
         boto3.client("events", region_name="us-east-1").create_event_bus(Name=bus)
         try:

@@ -10,15 +10,20 @@ from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import BadRequest
 from orcapulse_tiktok.http import current_caller, json_response, make_resolver
 from orcapulse_tiktok.integrations import list_integrations
-from orcapulse_tiktok.leads import LeadFilters, get_lead, list_leads
+from orcapulse_tiktok.leads import LeadFilters, get_lead, list_interactions, list_leads
 from orcapulse_tiktok.observability import logger, metrics, tracer
 from orcapulse_tiktok.platforms import platform_configuration
 from orcapulse_tiktok.schemas import (
     DEFAULT_LIMIT,
+    LIST_PARAMETERS,
+    Assignee,
+    BooleanParam,
     CaptureSourceId,
     Cursor,
     IntegrationId,
     IntegrationListOut,
+    InteractionPageOut,
+    Label,
     LeadOut,
     LeadPageOut,
     LeadStatus,
@@ -57,12 +62,23 @@ def list_social_leads(
     until: Annotated[TimestampParam | None, Query(description="captured_at at or before (ISO 8601)")] = None,
     limit: Annotated[PageLimit, Query(description="Page size, 1-100")] = DEFAULT_LIMIT,
     cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
+    assignee: Annotated[Assignee | None, Query(description="Only leads assigned to this user")] = None,
+    high_intent: Annotated[BooleanParam | None, Query(description="true or false")] = None,
+    label: Annotated[Label | None, Query(description="Only leads with this label")] = None,
 ) -> Response[str]:
     caller = current_caller(app)
-    _reject_unknown(
-        "platform", "capture_source", "status", "integration_id", "since", "until", "limit", "cursor"
+    _reject_unknown(*LIST_PARAMETERS)
+    filters = LeadFilters(
+        platform,
+        capture_source,
+        status,
+        integration_id,
+        since,
+        until,
+        assignee,
+        None if high_intent is None else high_intent == "true",
+        label,
     )
-    filters = LeadFilters(platform, capture_source, status, integration_id, since, until)
     page = list_leads(caller.workspace_id, filters, limit=limit, page_cursor=cursor)
     return json_response(200, {"items": page.items, "next_cursor": page.next_cursor})
 
@@ -76,7 +92,30 @@ def list_social_leads(
 )
 def get_social_lead(lead_id: str) -> Response[str]:
     caller = current_caller(app)
-    return json_response(200, get_lead(caller.workspace_id, lead_id))
+    _reject_unknown()
+    lead = get_lead(caller.workspace_id, lead_id)
+    return json_response(200, lead.to_public(), headers={"ETag": f'"{int(lead.version or 0)}"'})
+
+
+@app.get(
+    "/social-leads/<lead_id>/interactions",
+    operation_id="listSocialLeadInteractions",
+    summary="One lead's interactions, newest first",
+    tags=["social-leads"],
+    responses={
+        200: json_content(InteractionPageOut, "One page of interactions"),
+        **error_responses(400, 401, 403, 404, 503),
+    },
+)
+def list_social_lead_interactions(
+    lead_id: str,
+    limit: Annotated[PageLimit, Query(description="Page size, 1-100")] = DEFAULT_LIMIT,
+    cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
+) -> Response[str]:
+    caller = current_caller(app)
+    _reject_unknown("limit", "cursor")
+    page = list_interactions(caller.workspace_id, lead_id, limit=limit, page_cursor=cursor)
+    return json_response(200, {"items": page.items, "next_cursor": page.next_cursor})
 
 
 @app.get(

@@ -1,18 +1,17 @@
-"""Verified TikTok events become social leads (live mode).
+"""Verified TikTok events become interactions of social leads (live mode).
 
 An event is routed to every integration of its ``user_openid`` (one TikTok account may be connected
 by several workspaces):
 
-- comment and message events put one lead per integration with a deterministic id and a
-  conditional PutItem, so a redelivery, even a concurrent one, fails the condition and is a
-  ``duplicate``; each new lead is then announced on the event bus from here, through the
-  pending-announcement marker the put wrote with it (see ``announce.py``), and a redelivery that
-  finds a lead whose announcement failed completes it;
-- comment delete/hide/unhide updates the lead that comment made;
+- comment, high-intent comment and message events become an interaction on the lead of the person
+  who wrote them (``interactions.py``: one interaction per TikTok object however often delivered,
+  one lead per person);
+- comment delete/hide/unhide changes that comment's interaction's ``source_state``;
 - ``authorization.removed`` revokes the integration and deletes its dead token secret.
 
-A transient AWS failure, a failed announcement included, is a 503 so TikTok retries; every step is
-idempotent, so the retry finishes what the first attempt started.
+A transient AWS failure is a 503 so TikTok retries; every step is idempotent, so the retry
+finishes what the first attempt started. New leads and interactions are announced from the
+table's stream, not from here (``announce.py``).
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ from typing import NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from orcapulse_tiktok import announce, clock
+from orcapulse_tiktok import clock, people
 from orcapulse_tiktok.data import integrations as integration_store
 from orcapulse_tiktok.data import leads as lead_store
 from orcapulse_tiktok.data.integrations import Target
 from orcapulse_tiktok.errors import DomainError, TransientError
-from orcapulse_tiktok.models.lead import Author, Lead, lead_id_for, leads
+from orcapulse_tiktok.interactions import Capture, record
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.tiktok.events import (
     AuthorizationRemoved,
@@ -60,14 +59,12 @@ LAST_EVENT_RESOLUTION_SECONDS = 60
 
 
 class Applied(NamedTuple):
-    """What an event did to one integration: the outcome, the lead whose announcement this
-    delivery now owns (created, or taken over from a failed attempt), and when the integration saw
-    activity (for ``last_event_at``; ``None`` when the event changed nothing)."""
+    """What an event did to one integration: the outcome, when the integration saw activity (for
+    ``last_event_at``; ``None`` when the event changed nothing), and the lead it created."""
 
     outcome: str
-    owned: Lead | None = None
     active_at: float | None = None
-    created: str | None = None  # the id of the lead this event created
+    created: str | None = None
 
 
 def capture(event: WebhookEvent) -> str:
@@ -95,8 +92,7 @@ def capture(event: WebhookEvent) -> str:
 
 
 def _for_each(targets: list[Target], action: Callable[[Target], Applied], event: WebhookEvent) -> str:
-    """Run ``action`` for every target, then announce the leads it made (one PutEvents for all)
-    and record activity. A failure of one target does not stop the others, nor the announcement
+    """Run ``action`` for every target and record activity. A failure of one target does not stop the others, nor the announcement
     of what they created; it is re-raised at the end (a configuration fault before a transient
     one) so TikTok redelivers (the ones already done answer duplicate)."""
     if not targets:
@@ -107,12 +103,6 @@ def _for_each(targets: list[Target], action: Callable[[Target], Applied], event:
     for target in targets:
         try:
             applied.append((target, action(target)))
-        except DomainError as exc:
-            failed = _worse(failed, exc)
-    owned = [a.owned for _, a in applied if a.owned is not None]
-    if owned:
-        try:
-            announce.announce_owned(owned)
         except DomainError as exc:
             failed = _worse(failed, exc)
     for target, result in applied:
@@ -153,127 +143,94 @@ def _apply(event: WebhookEvent, target: Target) -> Applied:
     payload = event.payload
     if isinstance(payload, CommentUpdate):
         if payload.action == "insert":
-            return _comment_lead(event, target, payload, parent_comment_id=payload.parent_comment_id)
+            return _record(_comment(event, target, payload, high_intent=False))
         state = SOURCE_STATES.get(payload.action)
         if state is None:
             return Applied(IGNORED)
-        return _set_source_state(event, target, payload.comment_id, state)
+        return _set_source_state(event, target, payload, state)
     if isinstance(payload, MessageReceived):
-        return _create_lead(
-            event,
-            target,
-            capture_source="tiktok_dm",
-            object_key=f"dm:{payload.message_id}",
-            author=Author(id=payload.from_user_id, username=payload.from_username),
-            message=payload.text,
-            source_ref={"conversation_id": payload.conversation_id, "message_id": payload.message_id},
-        )
+        return _record(_message(event, target, payload))
     if isinstance(payload, HighIntentComment):
-        return _comment_lead(event, target, payload, high_intent=True)
+        return _record(_comment(event, target, payload, high_intent=True))
     return Applied(IGNORED)
 
 
-def _comment_lead(
-    event: WebhookEvent,
-    target: Target,
-    comment: CommentUpdate | HighIntentComment,
-    *,
-    parent_comment_id: str | None = None,
-    high_intent: bool = False,
-) -> Applied:
+def _record(capture: Capture) -> Applied:
+    result = record(capture)
+    if result.outcome == DUPLICATE:
+        return Applied(DUPLICATE)
+    return Applied(ACCEPTED, active_at=clock.now(), created=result.created_lead)
+
+
+def _commenter(comment: CommentUpdate | HighIntentComment) -> str:
+    # unique_identifier is the only commenter identity TikTok documents for comment events.
+    if comment.unique_identifier:
+        return people.handle_key(comment.unique_identifier)
+    if comment.user_id:
+        return people.user_id_key(comment.user_id)
+    return people.object_key("comment", comment.comment_id)
+
+
+def _comment(
+    event: WebhookEvent, target: Target, comment: CommentUpdate | HighIntentComment, *, high_intent: bool
+) -> Capture:
     """A new comment, or TikTok's high-intent flag on one: both are keyed by the comment, so the
-    flag lands on the comment's lead whichever event arrives first."""
-    return _create_lead(
-        event,
-        target,
-        capture_source="tiktok_comment",
-        object_key=f"comment:{comment.comment_id}",
-        # unique_identifier is the only commenter identity TikTok documents for comment events.
-        author=Author(id=comment.user_id or comment.unique_identifier, username=comment.unique_identifier),
-        message=comment.text,
-        source_ref={
-            "video_id": comment.video_id,
-            "comment_id": comment.comment_id,
-            "parent_comment_id": parent_comment_id,
-        },
-        high_intent=high_intent,
-    )
-
-
-def _create_lead(
-    event: WebhookEvent,
-    target: Target,
-    *,
-    capture_source: str,
-    object_key: str,
-    author: Author,
-    message: str | None,
-    source_ref: dict[str, str | None],
-    high_intent: bool = False,
-) -> Applied:
-    """Put the lead, marked pending announcement, unless it exists: ``accepted`` (the delivery
-    announces it) or ``duplicate``. One PutItem either way; a duplicate whose lead is still
-    pending after a failed announcement takes the announcement over."""
-    captured_ms = event.occurred_ms()
-    now = clock.now()
-    lead = leads()(
-        target.workspace_id,
-        lead_id_for(target.integration_id, object_key),
+    flag lands on the comment's interaction whichever event arrives first."""
+    parent = comment.parent_comment_id if isinstance(comment, CommentUpdate) else None
+    source_ref = {"video_id": comment.video_id, "comment_id": comment.comment_id, "parent_comment_id": parent}
+    return Capture(
         integration_id=target.integration_id,
-        platform="tiktok",
-        capture_source=capture_source,
-        status="new",
-        author=author,
-        message=message or "",
+        workspace_id=target.workspace_id,
+        kind="high_intent_comment" if high_intent else "comment",
+        capture_source="tiktok_comment",
+        person_key=_commenter(comment),
+        object_key=f"comment:{comment.comment_id}",
+        occurred_ms=event.occurred_ms(),
+        message=comment.text or "",
         source_ref={k: v for k, v in source_ref.items() if v is not None},
+        author={"id": comment.user_id or comment.unique_identifier, "username": comment.unique_identifier},
         high_intent=high_intent,
-        source_state="present",
-        captured_at=clock.iso(captured_ms / 1000),
-        captured_ms=captured_ms,
-        created_at=clock.iso(now),
-        event_type=event.type,
     )
-    lead.fill_index_keys()
-    now_ms = int(now * 1000)
-    existing = announce.put_new(lead, now=now_ms)
-    if existing is not None:
-        if high_intent:
-            # TikTok flagged a comment that already made a lead: flag the lead (idempotent).
-            lead_store.flag_high_intent(lead.workspace_id, lead.lead_id)
-        return Applied(DUPLICATE, owned=_take_over(existing, now_ms))
-    metrics.add_metric(name="LeadsCreated", unit=MetricUnit.Count, value=1)
-    # Logged once per delivery, with the others, in "webhook event handled".
-    return Applied(ACCEPTED, owned=lead, active_at=now, created=lead.lead_id)
 
 
-def _take_over(existing: Lead, now_ms: int) -> Lead | None:
-    """A redelivery found the lead: if its announcement is pending and nobody owns it any more
-    (the first attempt's publish failed, or it died), claim it, so this delivery announces it.
-    A lead being announced right now by a concurrent delivery is left to that delivery."""
-    if not announce.is_due(existing, now_ms):
-        return None
-    claimed = announce.claim(existing.workspace_id, existing.lead_id, now=now_ms)
-    if claimed is not None:
-        logger.info("completing a pending lead announcement", extra={"lead_id": claimed.lead_id})
-    return claimed
+def _message(event: WebhookEvent, target: Target, message: MessageReceived) -> Capture:
+    if message.from_username:
+        person = people.handle_key(message.from_username)
+    elif message.from_user_id:
+        person = people.user_id_key(message.from_user_id)
+    else:
+        # No sender at all: the conversation is the person (all its DMs are one lead).
+        person = people.object_key("conversation", message.conversation_id or message.message_id)
+    source_ref = {"conversation_id": message.conversation_id, "message_id": message.message_id}
+    return Capture(
+        integration_id=target.integration_id,
+        workspace_id=target.workspace_id,
+        kind="dm",
+        capture_source="tiktok_dm",
+        person_key=person,
+        object_key=f"dm:{message.message_id}",
+        occurred_ms=event.occurred_ms(),
+        message=message.text or "",
+        source_ref={k: v for k, v in source_ref.items() if v is not None},
+        author={"id": message.from_user_id, "username": message.from_username},
+    )
 
 
-def _set_source_state(event: WebhookEvent, target: Target, comment_id: str, state: str) -> Applied:
-    """Record that the comment behind a lead was deleted, hidden or made public again.
-
-    One conditional UpdateItem: no lead for the comment, or a newer action already applied, is
+def _set_source_state(event: WebhookEvent, target: Target, comment: CommentUpdate, state: str) -> Applied:
+    """Record that a comment was deleted, hidden or made public again, on its interaction (one
+    conditional UpdateItem): no interaction for it, or a newer action already applied, is
     ``ignored``; the same state again is ``duplicate``."""
-    before = lead_store.set_source_state(
-        target.workspace_id,
-        lead_id_for(target.integration_id, f"comment:{comment_id}"),
-        state,
-        at_ms=event.occurred_ms(),
-    )
+    lead_id = people.lead_id_for(target.integration_id, _commenter(comment))
+    interaction_id = people.interaction_id_for(target.integration_id, f"comment:{comment.comment_id}")
+    before = lead_store.set_interaction_state(lead_id, interaction_id, state, at_ms=event.occurred_ms())
     if before is None:
         return Applied(IGNORED)
     if before == state:
         return Applied(DUPLICATE)
-    logger.info("lead source state changed", extra={"integration_id": target.integration_id, "state": state})
+    lead_store.set_first_state(lead_id, interaction_id, state)
+    logger.info(
+        "interaction source state changed", extra={"integration_id": target.integration_id, "state": state}
+    )
     return Applied(ACCEPTED, active_at=clock.now())
 
 

@@ -62,6 +62,7 @@ class Settings(NamedTuple):
     leads_table: str | None
     token_secret_prefix: str
     cursor_key_secret_id: str | None
+    person_key_secret_id: str | None
     refresh_margin_seconds: int
 
     @classmethod
@@ -93,6 +94,7 @@ class Settings(NamedTuple):
             leads_table=env.get("LEADS_TABLE") or None,
             token_secret_prefix=prefix,
             cursor_key_secret_id=env.get("CURSOR_KEY_SECRET_ID") or None,
+            person_key_secret_id=env.get("PERSON_KEY_SECRET_ID") or None,
             refresh_margin_seconds=_int(env, "TOKEN_REFRESH_MARGIN_SECONDS", 3600, 60, 86400),
         )
 
@@ -113,6 +115,7 @@ _ENV_NAMES = {
     "oauth_states_table": "OAUTH_STATES_TABLE",
     "leads_table": "LEADS_TABLE",
     "cursor_key_secret_id": "CURSOR_KEY_SECRET_ID",
+    "person_key_secret_id": "PERSON_KEY_SECRET_ID",
 }
 
 

@@ -17,14 +17,13 @@ import json
 from typing import Any
 
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.data import secrets
-from orcapulse_tiktok.errors import BadRequest, ConfigError
+from orcapulse_tiktok.errors import BadRequest
+from orcapulse_tiktok.keys import derived_key
 
 # Short enough that a rotated key is picked up within minutes, long enough to spare Secrets
 # Manager a call on nearly every page.
 CACHE_SECONDS = 300
 MAX_CURSOR_LENGTH = 1024
-MIN_KEY_LENGTH = 32
 _VERSION = 1
 # The stored secret may serve other purposes later: derive a key that only signs cursors.
 _KEY_CONTEXT = b"orcapulse social-leads cursor v1"
@@ -36,17 +35,15 @@ class InvalidCursor(BadRequest):
 
 def _key() -> bytes:
     settings = get_settings()
-    if not settings.cursor_key_secret_id:
-        # Without a configured key (the template always sets one) cursors are still validated and
-        # bound to the caller's workspace and filters, so an altered cursor is refused and can
-        # never reach another workspace; only the key is not secret then.
-        fallback = f"unkeyed-cursor\x1f{settings.require('leads_table')}".encode()
-        return hmac.new(fallback, _KEY_CONTEXT, hashlib.sha256).digest()
-    raw = secrets.cached_secret(settings.cursor_key_secret_id, max_age=CACHE_SECONDS)
-    secret = raw.encode() if isinstance(raw, str) else raw
-    if not isinstance(secret, bytes) or len(secret) < MIN_KEY_LENGTH:
-        raise ConfigError(f"CURSOR_KEY_SECRET_ID must hold at least {MIN_KEY_LENGTH} characters")
-    return hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest()
+    # Without a configured key cursors are still validated and bound to the caller's workspace and
+    # filters, so an altered cursor is refused and can never reach another workspace.
+    return derived_key(
+        settings.cursor_key_secret_id,
+        _KEY_CONTEXT,
+        variable="CURSOR_KEY_SECRET_ID",
+        fallback=f"unkeyed-cursor\x1f{settings.require('leads_table')}",
+        max_age=CACHE_SECONDS,
+    )
 
 
 def _b64(data: bytes) -> str:

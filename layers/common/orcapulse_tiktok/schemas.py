@@ -94,6 +94,41 @@ TimestampParam = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-11-25T08:00:00Z"]}),
 ]
 Cursor = Annotated[str, WithJsonSchema({"type": "string", "maxLength": MAX_CURSOR_LENGTH})]
+MAX_LABEL_LENGTH = 64
+_LABEL = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+
+
+def _label(value: str) -> str:
+    if not _LABEL.fullmatch(value) or value != value.strip():
+        raise ValueError("must be 1-64 printable characters without surrounding spaces")
+    return value
+
+
+def _boolean(value: str) -> str:
+    if value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value
+
+
+# A user id as the JWT's ``sub`` carries it, or a label: printable text of bounded length.
+Assignee = Annotated[str, AfterValidator(_label), WithJsonSchema({"type": "string", "maxLength": 64})]
+Label = Annotated[
+    str, AfterValidator(_label), WithJsonSchema({"type": "string", "maxLength": MAX_LABEL_LENGTH})
+]
+BooleanParam = Annotated[str, AfterValidator(_boolean), _enum(("true", "false"))]
+LIST_PARAMETERS = (
+    "platform",
+    "capture_source",
+    "status",
+    "integration_id",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+    "assignee",
+    "high_intent",
+    "label",
+)
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
@@ -137,6 +172,32 @@ class LeadOut(_Documented):
     source_state: SourceState
     captured_at: Timestamp
     created_at: Timestamp
+    capture_sources: list[CaptureSourceId]
+    first_seen_at: Timestamp
+    last_activity_at: Timestamp
+    interaction_count: int
+    assignee: str | None
+    labels: list[str]
+    contact: dict[str, str] | None
+    version: int
+
+
+class InteractionOut(_Documented):
+    interaction_id: Annotated[str, StringConstraints(pattern=r"^ix_[0-9a-f]{26}$")]
+    lead_id: str
+    kind: Annotated[str, _enum(("comment", "dm", "high_intent_comment", "lead_form"))]
+    capture_source: CaptureSourceId
+    message: str
+    source_ref: dict[str, str]
+    occurred_at: Timestamp
+    source_state: SourceState
+    high_intent: bool
+    form_fields: dict[str, str] | None = None
+
+
+class InteractionPageOut(_Documented):
+    items: list[InteractionOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
 class LeadPageOut(_Documented):

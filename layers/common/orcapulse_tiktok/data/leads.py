@@ -1,290 +1,342 @@
-"""The leads table: idempotent lead writes, the announcement outbox kept in the lead item, and the
-listing queries.
+"""The leads table: people (leads) and their interactions (models/lead.py has the key design).
 
-The two calls every new lead makes (the conditional put and the marker clear) are requests written
-once here rather than rebuilt by PynamoDB's expression builder on every event: they are the
-webhook's hot path."""
+Capturing one event is at most two writes, both written here once rather than rebuilt by
+PynamoDB's expression builder on every event (they are the webhook's hot path): a conditional put
+of the interaction, which makes a redelivery a duplicate, and an upsert of the lead that keeps its
+counters consistent with its interactions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.data import faults
 from orcapulse_tiktok.data.clients import client
-from orcapulse_tiktok.models.lead import Lead, leads
-
-# Listing filter → (index, its hash attribute, the lead attribute it holds), most selective first.
-LISTING_INDEXES: tuple[tuple[str, str, str, str], ...] = tuple(
-    (name, index.Meta.index_name, hash_attr, attribute)
-    for name, index, hash_attr, attribute in (
-        (
-            "integration_id",
-            Lead.by_integration,
-            Lead.gsi_integration.attr_name,
-            Lead.integration_id.attr_name,
-        ),
-        (
-            "capture_source",
-            Lead.by_capture_source,
-            Lead.gsi_capture_source.attr_name,
-            Lead.capture_source.attr_name,
-        ),
-        ("status", Lead.by_status, Lead.gsi_status.attr_name, Lead.status.attr_name),
-        ("platform", Lead.by_platform, Lead.gsi_platform.attr_name, Lead.platform.attr_name),
-    )
+from orcapulse_tiktok.models.lead import (
+    LEAD_SK,
+    Interaction,
+    Lead,
+    interaction_sk,
+    interactions,
+    lead_pk,
+    leads,
 )
-WORKSPACE_INDEX = Lead.by_workspace.Meta.index_name
-WORKSPACE_ATTR = Lead.workspace_id.attr_name
-SORT_ATTR = Lead.sort_key.attr_name
+
+ACTIVITY_INDEX = Lead.by_activity.Meta.index_name
+TIME_INDEX = Interaction.by_time.Meta.index_name
 
 
-def _key(workspace_id: str, lead_id: str) -> dict[str, Any]:
-    return {Lead.workspace_id.attr_name: {"S": workspace_id}, Lead.lead_id.attr_name: {"S": lead_id}}
+class LeadConflict(Exception):
+    """The lead cannot take the write as asked: it was merged (``merged_into``) or a newer
+    interaction already set its activity. ``current`` is the lead as stored."""
+
+    def __init__(self, current: Lead | None) -> None:
+        super().__init__("lead conflict")
+        self.current = current
 
 
-# -- writes -----------------------------------------------------------------------------------------
-def put_new_lead(lead: Lead) -> Lead | None:
-    """Store ``lead`` unless a lead with its key exists (one conditional PutItem).
+def _table() -> tuple[Any, str]:
+    # The table's own client, shared with PynamoDB's model operations (one client per container).
+    model = leads()
+    return model._get_connection().connection.client, model.Meta.table_name
 
-    ``None`` when it was created; otherwise the lead already stored, read from the failed condition
-    itself (``ReturnValuesOnConditionCheckFailure``: no extra read). PynamoDB's ``save()`` drops that
-    item, so this calls the table's client."""
-    model = type(lead)
-    table: Any = model._get_connection().connection.client
+
+def _key(lead_id: str, sk: str = LEAD_SK) -> dict[str, Any]:
+    return {"pk": {"S": lead_pk(lead_id)}, "sk": {"S": sk}}
+
+
+# -- interactions -----------------------------------------------------------------------------------
+def put_interaction(item: Interaction) -> Interaction | None:
+    """Store a new interaction unless it exists (one conditional PutItem). ``None`` when it was
+    created, else the stored one, read from the failed condition itself (no extra read)."""
+    table, name = _table()
     try:
         table.put_item(
-            TableName=model.Meta.table_name,
-            Item=lead.serialize(),
-            ConditionExpression="attribute_not_exists(lead_id)",
+            TableName=name,
+            Item=item.serialize(),
+            ConditionExpression="attribute_not_exists(pk)",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except (ClientError, BotoCoreError) as exc:
         if not faults.condition_failed(exc):
-            raise faults.fault("put lead", exc) from None
-        item = exc.response.get("Item") if isinstance(exc, ClientError) else None
-        if isinstance(item, dict):
-            return model.from_raw_data(item)
-        # Not expected with ALL_OLD; a lead of unknown state is left to the sweeper.
-        return model(lead.workspace_id, lead.lead_id)
+            raise faults.fault("put interaction", exc) from None
+        old = exc.response.get("Item") if isinstance(exc, ClientError) else None
+        return interactions().from_raw_data(old) if isinstance(old, dict) else item
     return None
 
 
-def flag_high_intent(workspace_id: str, lead_id: str) -> None:
-    """Set ``high_intent`` on an existing lead (idempotent; an absent lead is left absent)."""
+def flag_interaction_high_intent(lead_id: str, interaction_id: str) -> bool:
+    """Mark a stored interaction high-intent; whether it changed (False: already, or absent)."""
     try:
-        leads()._get_connection().update_item(
-            workspace_id,
-            range_key=lead_id,
-            actions=[Lead.high_intent.set(True)],
-            condition=Lead.lead_id.exists(),
+        interactions()._get_connection().update_item(
+            lead_pk(lead_id),
+            range_key=interaction_sk(interaction_id),
+            actions=[Interaction.high_intent.set(True)],
+            condition=Interaction.pk.exists() & (Interaction.high_intent != True),  # noqa: E712
         )
     except PynamoDBException as exc:
-        if not faults.condition_failed(exc):
-            raise faults.fault("flag high intent", exc) from None
+        if faults.condition_failed(exc):
+            return False
+        raise faults.fault("flag interaction high intent", exc) from None
+    return True
 
 
-def set_source_state(workspace_id: str, lead_id: str, state: str, *, at_ms: int) -> str | None:
-    """Record the state of the TikTok object behind a lead, unless a newer action (by event time)
-    already did. Returns the state before (``""`` when none was set), or ``None`` when there is no
-    such lead or a newer action won (one conditional UpdateItem)."""
+def set_interaction_state(lead_id: str, interaction_id: str, state: str, *, at_ms: int) -> str | None:
+    """Record the state of the TikTok object behind an interaction unless a newer action (by event
+    time) already did. The state before (``""`` if none), or ``None`` when there is no such
+    interaction or a newer action won."""
     try:
         result = (
-            leads()
+            interactions()
             ._get_connection()
             .update_item(
-                workspace_id,
-                range_key=lead_id,
-                actions=[Lead.source_state.set(state), Lead.source_state_ms.set(at_ms)],
-                condition=Lead.lead_id.exists()
-                & (Lead.source_state_ms.does_not_exist() | (Lead.source_state_ms <= at_ms)),
+                lead_pk(lead_id),
+                range_key=interaction_sk(interaction_id),
+                actions=[Interaction.source_state.set(state), Interaction.source_state_ms.set(at_ms)],
+                condition=Interaction.pk.exists()
+                & Interaction.moved_to.does_not_exist()
+                & (Interaction.source_state_ms.does_not_exist() | (Interaction.source_state_ms <= at_ms)),
                 return_values="ALL_OLD",
             )
         )
     except PynamoDBException as exc:
         if faults.condition_failed(exc):
             return None
-        raise faults.fault("update lead source state", exc) from None
-    return str(result.get("Attributes", {}).get(Lead.source_state.attr_name, {}).get("S", ""))
+        raise faults.fault("update interaction state", exc) from None
+    return str(result.get("Attributes", {}).get("source_state", {}).get("S", ""))
 
 
-# -- the announcement outbox ------------------------------------------------------------------------
-def claim_announcement(workspace_id: str, lead_id: str, *, now_ms: int, lease_until_ms: int) -> Lead | None:
-    """Take over a pending announcement whose lease is over (one conditional UpdateItem that starts
-    a new lease). The lead as stored now, or ``None`` when it is no longer pending or held."""
-    model = leads()
+def set_first_state(lead_id: str, interaction_id: str, state: str) -> None:
+    """Mirror the first interaction's source state on the lead (a no-op for any other one)."""
     try:
-        result = model._get_connection().update_item(
-            workspace_id,
-            range_key=lead_id,
-            actions=[Lead.announce_due_at.set(lease_until_ms)],
-            condition=Lead.announce_pending.exists() & (Lead.announce_due_at <= now_ms),
-            return_values="ALL_NEW",
+        leads()._get_connection().update_item(
+            lead_pk(lead_id),
+            range_key=LEAD_SK,
+            actions=[Lead.source_state.set(state)],
+            condition=Lead.first_interaction_id == interaction_id,
         )
     except PynamoDBException as exc:
-        if faults.condition_failed(exc):
-            return None
-        raise faults.fault("claim announcement", exc) from None
-    return model.from_raw_data(result["Attributes"])
+        if not faults.condition_failed(exc):
+            raise faults.fault("update lead state", exc) from None
 
 
-_CLEAR_EXPRESSION = {
-    "UpdateExpression": "REMOVE #pending, #due",
-    "ConditionExpression": "attribute_exists(#lead_id)",
-    "ExpressionAttributeNames": {
-        "#pending": Lead.announce_pending.attr_name,
-        "#due": Lead.announce_due_at.attr_name,
-        "#lead_id": Lead.lead_id.attr_name,
-    },
-}
-
-
-def clear_announcement(workspace_id: str, lead_id: str) -> None:
-    """The lead is on the bus: drop its marker (and so its index entry). Never recreates a lead a
-    concurrent delete removed."""
-    model = leads()
-    # The webhook's put went through PynamoDB's client: reuse it rather than make a second one.
-    table: Any = model._get_connection().connection.client
+def flag_lead_high_intent(lead_id: str) -> None:
+    """Mark a lead high-intent (an interaction of it became so); a new version when it changed."""
     try:
-        table.update_item(
-            TableName=model.Meta.table_name,
-            Key=_key(workspace_id, lead_id),
-            **_CLEAR_EXPRESSION,
+        leads()._get_connection().update_item(
+            lead_pk(lead_id),
+            range_key=LEAD_SK,
+            actions=[Lead.high_intent.set(True), Lead.version.add(1)],
+            condition=Lead.pk.exists() & Lead.merged_into.does_not_exist() & (Lead.high_intent != True),  # noqa: E712
+        )
+    except PynamoDBException as exc:
+        if not faults.condition_failed(exc):
+            raise faults.fault("flag lead high intent", exc) from None
+
+
+# -- the lead upsert --------------------------------------------------------------------------------
+class Touch(NamedTuple):
+    """What one new interaction does to its lead: lead attribute name → value."""
+
+    lead_id: str
+    interaction_id: str
+    once: dict[str, Any]  # set only when the lead is created
+    latest: dict[str, Any]  # set when this is the newest interaction so far
+    always: dict[str, Any]  # set on every interaction (``applied``)
+    occurred_ms: int
+    capture_source: str
+    high_intent: bool
+
+
+def _short(interaction_id: str) -> str:
+    # 12 hex digits (48 bits) identify an interaction among one person's: the set stays small.
+    return interaction_id.removeprefix("ix_")[:12]
+
+
+def _value(name: str, value: Any) -> dict[str, Any]:
+    """``value`` as the DynamoDB attribute value the ``Lead`` model's attribute ``name`` stores."""
+    attribute = Lead.get_attributes()[name]
+    return {attribute.attr_type: attribute.serialize(value)}
+
+
+def _expression(touch: Touch, mode: str) -> dict[str, Any]:
+    """The UpdateItem for ``mode``: ``newest`` (the usual case: it moves the lead's activity),
+    ``earliest`` (a late event older than any seen: it moves ``first_seen_ms``) or ``count``
+    (a late event in between: counters only)."""
+    names = {"#count": "interaction_count", "#version": "version", "#sources": "capture_sources"}
+    names.update({"#merged": "merged_into", "#hi": "high_intent", "#seen": "counted"})
+    values: dict[str, Any] = {
+        ":one": {"N": "1"},
+        ":src": {"SS": [touch.capture_source]},
+        ":ix": {"S": _short(touch.interaction_id)},
+        ":ixs": {"SS": [_short(touch.interaction_id)]},
+        ":hi": {"BOOL": True},
+        ":lo": {"BOOL": False},
+    }
+    sets = ["#hi = :hi" if touch.high_intent else "#hi = if_not_exists(#hi, :lo)"]
+    once = touch.once if mode == "newest" else {}
+    for n, (attr, value) in enumerate(once.items()):
+        names[f"#o{n}"] = attr
+        values[f":o{n}"] = _value(attr, value)
+        sets.append(f"#o{n} = if_not_exists(#o{n}, :o{n})")
+    fields = {**touch.always, **(touch.latest if mode == "newest" else {})}
+    for n, (attr, value) in enumerate(fields.items()):
+        names[f"#s{n}"] = attr
+        values[f":s{n}"] = _value(attr, value)
+        sets.append(f"#s{n} = :s{n}")
+    # Counted once: a redelivery that finds the interaction stored runs this update again (the
+    # first delivery may have failed before it), and the lead's set of counted ids refuses it.
+    condition = "attribute_not_exists(#merged) AND NOT contains(#seen, :ix)"
+    if mode == "newest":
+        names["#last"] = "last_activity_ms"
+        values[":t"] = {"N": str(touch.occurred_ms)}
+        condition += " AND (attribute_not_exists(#last) OR #last <= :t)"
+    elif mode == "earliest":
+        names["#first"] = "first_seen_ms"
+        values[":t"] = {"N": str(touch.occurred_ms)}
+        sets.append("#first = :t")
+        condition += " AND #first > :t"
+    return {
+        "UpdateExpression": f"SET {', '.join(sets)} ADD #count :one, #version :one, #sources :src, #seen :ixs",
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def touch_lead(touch: Touch) -> Lead | None:
+    """Apply a new interaction to its lead, creating the lead on its first one (one UpdateItem in
+    the common case): counters, capture sources, high intent, and — when it is the newest — the
+    activity time, listing position and latest message. Returns the lead as it is now.
+
+    A late older interaction counts without moving the activity back, and moves ``first_seen``
+    when it is the earliest seen (a second UpdateItem, only then). Returns ``None`` when the lead
+    has counted this interaction already; raises ``LeadConflict`` for a merged lead."""
+    current: Lead | None = None
+    for mode in ("newest", "earliest", "count"):
+        if mode == "earliest" and (current is None or int(current.first_seen_ms) <= touch.occurred_ms):
+            continue
+        applied, current = _update(touch, mode)
+        if applied is not None:
+            return applied
+        if current is None or current.merged_into:
+            raise LeadConflict(current)
+        if _short(touch.interaction_id) in (current.counted or set()):
+            return None
+    raise LeadConflict(current)  # pragma: no cover - the count mode only fails for a merged lead
+
+
+def _update(touch: Touch, mode: str) -> tuple[Lead | None, Lead | None]:
+    """``(the lead after the update, None)``, or ``(None, the lead as stored)`` when the
+    condition of ``mode`` did not hold."""
+    table, name = _table()
+    try:
+        response = table.update_item(
+            TableName=name,
+            Key=_key(touch.lead_id),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **_expression(touch, mode),
         )
     except (ClientError, BotoCoreError) as exc:
         if not faults.condition_failed(exc):
-            raise faults.fault("clear announcement", exc) from None
-
-
-def release_announcement(workspace_id: str, lead_id: str, *, held_until_ms: int, now_ms: int) -> bool:
-    """Hand a pending announcement back at once (due ``now_ms``), only while the lease set at
-    ``held_until_ms`` is still the caller's. Whether it was handed back."""
-    try:
-        leads()._get_connection().update_item(
-            workspace_id,
-            range_key=lead_id,
-            actions=[Lead.announce_due_at.set(now_ms)],
-            condition=Lead.announce_due_at == held_until_ms,
-        )
-    except PynamoDBException as exc:
-        if faults.condition_failed(exc):
-            return False
-        raise faults.fault("release announcement", exc) from None
-    return True
-
-
-def overdue_announcements(shard: str, *, due_by_ms: int, page_size: int) -> Iterator[tuple[str, str]]:
-    """Keys ``(workspace_id, lead_id)`` of one shard of the sparse ``by_pending_announcement`` index
-    whose announcement is due: a Query, read lazily page by page."""
-    rows = leads().by_pending_announcement.query(
-        shard, Lead.announce_due_at <= due_by_ms, page_size=page_size
-    )
-    try:
-        for row in rows:
-            yield row.workspace_id, row.lead_id
-    except PynamoDBException as exc:
-        raise faults.fault("read pending announcements", exc) from None
+            raise faults.fault("update lead", exc) from None
+        old = exc.response.get("Item") if isinstance(exc, ClientError) else None
+        return None, leads().from_raw_data(old) if isinstance(old, dict) else None
+    return leads().from_raw_data(response["Attributes"]), None
 
 
 # -- reads ------------------------------------------------------------------------------------------
-def get_lead(workspace_id: str, lead_id: str) -> Lead | None:
+def get_lead(lead_id: str) -> Lead | None:
     """The lead, read consistently, or ``None``."""
     try:
         response = client("dynamodb").get_item(
-            TableName=get_settings().require("leads_table"),
-            Key=_key(workspace_id, lead_id),
-            ConsistentRead=True,
+            TableName=leads().Meta.table_name, Key=_key(lead_id), ConsistentRead=True
         )
     except (ClientError, BotoCoreError) as exc:
         raise faults.fault("read lead", exc) from None
     item = response.get("Item")
-    return Lead.from_raw_data(item) if item else None
+    return leads().from_raw_data(item) if item else None
 
 
-class ListingQuery(NamedTuple):
-    """One listing: an index partition, a ``sort_key`` range, equality filters on other attributes."""
-
-    index_name: str
-    hash_attr: str
-    hash_value: str
-    lower: str | None
-    upper: str | None
-    post_filters: tuple[tuple[str, str], ...]
-
-
-class ListingPage(NamedTuple):
+class Page(NamedTuple):
     """One Query's answer: raw items, where it stopped, and what it cost."""
 
     items: list[dict[str, Any]]
-    last_sort_key: str | None
+    last_key: dict[str, Any] | None
     evaluated: int
     capacity_units: float
 
 
-def query_listing(
-    listing: ListingQuery, *, workspace_id: str, limit: int, after_sort_key: str | None
-) -> ListingPage:
-    """One Query of ``listing``, newest first, reading at most ``limit`` items after the position
-    ``after_sort_key`` (keyset paging)."""
-    request = _listing_request(listing)
-    request["Limit"] = limit
-    if after_sort_key is not None:
-        request["ExclusiveStartKey"] = _start_key(listing, workspace_id, after_sort_key)
-    try:
-        response = client("dynamodb").query(**request)
-    except (ClientError, BotoCoreError) as exc:
-        raise faults.fault("list leads", exc) from None
-    last = response.get("LastEvaluatedKey")
-    return ListingPage(
-        items=list(response.get("Items", [])),
-        last_sort_key=last[SORT_ATTR]["S"] if last else None,
-        evaluated=int(response.get("ScannedCount", 0)),
-        capacity_units=float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0)),
-    )
-
-
-def _listing_request(listing: ListingQuery) -> dict[str, Any]:
-    names = {"#h": listing.hash_attr}
-    values: dict[str, Any] = {":h": {"S": listing.hash_value}}
+def query_activity(
+    workspace_id: str,
+    *,
+    lower: str | None,
+    upper: str | None,
+    filters: tuple[tuple[str, str, Any], ...],
+    limit: int,
+    start: dict[str, Any] | None,
+) -> Page:
+    """One Query of the workspace's leads on ``by_activity``, newest first, with ``activity_key``
+    in ``[lower, upper]`` and ``filters`` (attribute, operator ``=``/``contains``, value)."""
+    names = {"#h": "workspace_id", "#s": "activity_key"}
+    values: dict[str, Any] = {":h": {"S": workspace_id}}
     condition = "#h = :h"
-    if listing.lower is not None or listing.upper is not None:
-        names["#s"] = SORT_ATTR
-    if listing.lower is not None and listing.upper is not None:
+    if lower is not None and upper is not None:
         condition += " AND #s BETWEEN :lo AND :hi"
-        values[":lo"], values[":hi"] = {"S": listing.lower}, {"S": listing.upper}
-    elif listing.lower is not None:
+        values[":lo"], values[":hi"] = {"S": lower}, {"S": upper}
+    elif lower is not None:
         condition += " AND #s >= :lo"
-        values[":lo"] = {"S": listing.lower}
-    elif listing.upper is not None:
+        values[":lo"] = {"S": lower}
+    elif upper is not None:
         condition += " AND #s <= :hi"
-        values[":hi"] = {"S": listing.upper}
+        values[":hi"] = {"S": upper}
     request: dict[str, Any] = {
-        "TableName": get_settings().require("leads_table"),
-        "IndexName": listing.index_name,
+        "IndexName": ACTIVITY_INDEX,
         "KeyConditionExpression": condition,
         "ScanIndexForward": False,
+        "Limit": limit,
         "ReturnConsumedCapacity": "TOTAL",
     }
-    if listing.post_filters:
-        clauses = []
-        for n, (attribute, value) in enumerate(listing.post_filters):
-            names[f"#f{n}"] = attribute
-            values[f":f{n}"] = {"S": value}
-            clauses.append(f"#f{n} = :f{n}")
+    clauses = []
+    for n, (attribute, operator, value) in enumerate(filters):
+        names[f"#f{n}"] = attribute
+        values[f":f{n}"] = value
+        clauses.append(f"contains(#f{n}, :f{n})" if operator == "contains" else f"#f{n} = :f{n}")
+    if clauses:
         request["FilterExpression"] = " AND ".join(clauses)
     request["ExpressionAttributeNames"] = names
     request["ExpressionAttributeValues"] = values
-    return request
+    return _query(request, start, "list leads")
 
 
-def _start_key(listing: ListingQuery, workspace_id: str, position: str) -> dict[str, Any]:
-    # A position is "<13-digit ms>#<lead_id>", written by the read API and signed in its cursor.
-    key = _key(workspace_id, position.split("#", 1)[1])
-    key[SORT_ATTR] = {"S": position}
-    if listing.hash_attr != WORKSPACE_ATTR:
-        key[listing.hash_attr] = {"S": listing.hash_value}
-    return key
+def query_timeline(lead_id: str, *, limit: int, start: dict[str, Any] | None) -> Page:
+    """One Query of a lead's interactions on ``by_time``, newest first."""
+    request = {
+        "IndexName": TIME_INDEX,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": "pk"},
+        "ExpressionAttributeValues": {":pk": {"S": lead_pk(lead_id)}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    return _query(request, start, "list interactions")
+
+
+def _query(request: dict[str, Any], start: dict[str, Any] | None, action: str) -> Page:
+    request["TableName"] = leads().Meta.table_name
+    if start is not None:
+        request["ExclusiveStartKey"] = start
+    try:
+        response = client("dynamodb").query(**request)
+    except (ClientError, BotoCoreError) as exc:
+        raise faults.fault(action, exc) from None
+    return Page(
+        items=list(response.get("Items", [])),
+        last_key=response.get("LastEvaluatedKey"),
+        evaluated=int(response.get("ScannedCount", 0)),
+        capacity_units=float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0)),
+    )

@@ -1,88 +1,63 @@
-"""The shared social-lead record. Primary key (workspace_id, lead_id); the lead id is derived from
-the integration and the TikTok object the event is about, so a redelivered event maps to the same
-key and a conditional put makes it idempotent.
+"""The shared social-leads table: a lead is a *person* seen by one integration, and what they did
+are its *interactions* (DESIGN §6). One table, two kinds of item, chosen for the fewest write units
+per interaction (docs/leads-storage.md has the arithmetic):
 
-Every listing index is keyed by ``<workspace>#<value>`` and sorted by ``sort_key``
-(``<captured epoch ms, 13 digits>#<lead_id>``), so each filter is one Query, newest first.
+- a lead: ``pk = L#<lead_id>``, ``sk = L``. Its id is a keyed hash of the integration and the
+  person key, so every event of one person finds the same lead without a read. It is the only item
+  in the ``by_activity`` index (workspace → ``activity_key``, newest first), which serves the
+  listing; a merged lead drops its ``activity_key`` and so leaves the listing.
+- an interaction: ``pk = L#<lead_id>``, ``sk = I#<interaction_id>``. Its id is a hash of the
+  integration and the TikTok object (comment, message, form entry), so a redelivery, or the
+  high-intent event about a comment that already made one, is the same item; a conditional put
+  makes it exist once. The ``by_time`` local index orders a lead's interactions by time.
 
-A lead that is not yet announced on the event bus carries a *pending announcement* marker
-(``announce_pending`` + ``announce_due_at``), which puts it in the sparse ``by_pending_announcement``
-index until the announcement is confirmed (see ``announce.py``)."""
+New leads and interactions are announced from the table's stream (``announce.py``), so capturing
+an event costs no outbox write.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.models.base import bind
 
-PENDING_SHARDS = "0123456789abcdef"
+LEAD_SK = "L"
+INTERACTION_PREFIX = "I#"
 
 
-class _ListingIndex(GlobalSecondaryIndex["Lead"]):
-    sort_key = UnicodeAttribute(range_key=True)
+class ByActivityIndex(GlobalSecondaryIndex["Lead"]):
+    """The listing: a workspace's leads, most recent activity first. Sparse: only live leads carry
+    ``activity_key`` (``<last activity, epoch ms, 13 digits>#<lead_id>``)."""
 
-
-class ByWorkspaceIndex(_ListingIndex):
     class Meta:
-        index_name = "by_workspace"
+        index_name = "by_activity"
         projection = AllProjection()
 
     workspace_id = UnicodeAttribute(hash_key=True)
+    activity_key = UnicodeAttribute(range_key=True)
 
 
-class ByPlatformIndex(_ListingIndex):
+class ByTimeIndex(LocalSecondaryIndex["Interaction"]):
+    """A lead's timeline: its interactions by ``ix_time`` (``<occurred, epoch ms>#<interaction_id>``)."""
+
     class Meta:
-        index_name = "by_platform"
+        index_name = "by_time"
         projection = AllProjection()
 
-    gsi_platform = UnicodeAttribute(hash_key=True)
-
-
-class BySourceIndex(_ListingIndex):
-    class Meta:
-        index_name = "by_capture_source"
-        projection = AllProjection()
-
-    gsi_capture_source = UnicodeAttribute(hash_key=True)
-
-
-class ByStatusIndex(_ListingIndex):
-    class Meta:
-        index_name = "by_status"
-        projection = AllProjection()
-
-    gsi_status = UnicodeAttribute(hash_key=True)
-
-
-class ByIntegrationIndex(_ListingIndex):
-    class Meta:
-        index_name = "by_integration"
-        projection = AllProjection()
-
-    gsi_integration = UnicodeAttribute(hash_key=True)
-
-
-class PendingAnnouncementIndex(GlobalSecondaryIndex["Lead"]):
-    """Sparse: only leads whose announcement is not confirmed yet. Keys only: whoever takes one
-    over reads the lead back from the table with the conditional update that claims it."""
-
-    class Meta:
-        index_name = "by_pending_announcement"
-        projection = KeysOnlyProjection()
-
-    announce_pending = UnicodeAttribute(hash_key=True)
-    announce_due_at = NumberAttribute(range_key=True)
+    pk = UnicodeAttribute(hash_key=True)
+    ix_time = UnicodeAttribute(range_key=True)
 
 
 class Author(MapAttribute[str, Any]):
@@ -94,55 +69,39 @@ class Lead(Model):
     class Meta:
         table_name = "leads-unbound"
 
-    workspace_id = UnicodeAttribute(hash_key=True)
-    lead_id = UnicodeAttribute(range_key=True)
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=LEAD_SK)
+    lead_id = UnicodeAttribute()
+    workspace_id = UnicodeAttribute()
     integration_id = UnicodeAttribute()
     platform = UnicodeAttribute()
-    capture_source = UnicodeAttribute()
+    capture_source = UnicodeAttribute()  # of the first interaction
+    capture_sources = UnicodeSetAttribute(null=True)
     status = UnicodeAttribute(default="new")
-    author = Author()
-    message = UnicodeAttribute(default="")
-    source_ref = MapAttribute[str, Any]()
+    author = Author(null=True)
+    message = UnicodeAttribute(default="")  # the latest interaction's text, for list views
+    source_ref = MapAttribute[str, Any](null=True)  # of the first interaction
     high_intent = BooleanAttribute(default=False)
-    source_state = UnicodeAttribute(default="present")
-    # Event time (epoch ms) of the comment action that last set source_state: a late redelivery of
-    # an older hide/delete never overwrites a newer state.
-    source_state_ms = NumberAttribute(null=True)
+    source_state = UnicodeAttribute(default="present")  # of the first interaction
+    first_interaction_id = UnicodeAttribute(null=True)
     captured_at = UnicodeAttribute()
-    captured_ms = NumberAttribute()
     created_at = UnicodeAttribute()
-    event_type = UnicodeAttribute()
-    sort_key = UnicodeAttribute()
-    gsi_platform = UnicodeAttribute()
-    gsi_capture_source = UnicodeAttribute()
-    gsi_status = UnicodeAttribute()
-    gsi_integration = UnicodeAttribute()
-    # The pending-announcement marker: a shard of the index (one hex digit of the lead id, so no
-    # single index partition takes every new lead) and, in epoch ms, when the announcement is due
-    # from whoever finds it pending (until then, the writer that set it still owns it).
-    announce_pending = UnicodeAttribute(null=True)
-    announce_due_at = NumberAttribute(null=True)
+    first_seen_ms = NumberAttribute()
+    last_activity_ms = NumberAttribute()
+    interaction_count = NumberAttribute(default=0)
+    version = NumberAttribute(default=0)
+    assignee = UnicodeAttribute(null=True)
+    labels = ListAttribute(of=UnicodeAttribute, null=True)
+    contact = MapAttribute[str, Any](null=True)
+    # The interaction the last write applied (the stream announces it), whatever its time order.
+    applied = MapAttribute[str, Any](null=True)
+    merged_into = UnicodeAttribute(null=True)
+    activity_key = UnicodeAttribute(null=True)
+    # Short ids of the interactions counted on this lead: makes the count idempotent. Kept out of
+    # the listing index's projection, so it never costs an index write.
+    counted = UnicodeSetAttribute(null=True)
 
-    by_workspace = ByWorkspaceIndex()
-    by_platform = ByPlatformIndex()
-    by_capture_source = BySourceIndex()
-    by_status = ByStatusIndex()
-    by_integration = ByIntegrationIndex()
-    by_pending_announcement = PendingAnnouncementIndex()
-
-    def fill_index_keys(self) -> None:
-        """Derive the listing-index attributes from the lead's own fields."""
-        ws = self.workspace_id
-        self.sort_key = sort_key(int(self.captured_ms), self.lead_id)
-        self.gsi_platform = f"{ws}#{self.platform}"
-        self.gsi_capture_source = f"{ws}#{self.capture_source}"
-        self.gsi_status = f"{ws}#{self.status}"
-        self.gsi_integration = f"{ws}#{self.integration_id}"
-
-    @property
-    def is_pending(self) -> bool:
-        """Whether the lead's announcement on the event bus is not confirmed yet."""
-        return self.announce_pending is not None
+    by_activity = ByActivityIndex()
 
     def to_public(self) -> dict[str, Any]:
         """The lead as the API and the event bus show it."""
@@ -153,19 +112,91 @@ class Lead(Model):
             "integration_id": self.integration_id,
             "platform": self.platform,
             "capture_source": self.capture_source,
+            "capture_sources": sorted(self.capture_sources or ()),
             "status": self.status,
             "author": {"id": author.id if author else None, "username": author.username if author else None},
             "message": self.message,
-            "source_ref": dict(self.source_ref.as_dict()) if self.source_ref else {},
+            "source_ref": _plain(self.source_ref),
             "high_intent": bool(self.high_intent),
             "source_state": self.source_state,
             "captured_at": self.captured_at,
             "created_at": self.created_at,
+            "first_seen_at": _iso_ms(self.first_seen_ms),
+            "last_activity_at": _iso_ms(self.last_activity_ms),
+            "interaction_count": int(self.interaction_count or 0),
+            "assignee": self.assignee,
+            "labels": list(self.labels or []),
+            "contact": _plain(self.contact) or None,
+            "version": int(self.version or 0),
         }
 
 
-def sort_key(captured_ms: int, lead_id: str) -> str:
-    return f"{captured_ms:013d}#{lead_id}"
+class Interaction(Model):
+    class Meta:
+        table_name = "leads-unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    interaction_id = UnicodeAttribute()
+    lead_id = UnicodeAttribute()
+    integration_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    capture_source = UnicodeAttribute()
+    message = UnicodeAttribute(default="")
+    source_ref = MapAttribute[str, Any](null=True)
+    occurred_ms = NumberAttribute()
+    ix_time = UnicodeAttribute()
+    source_state = UnicodeAttribute(default="present")
+    source_state_ms = NumberAttribute(null=True)
+    high_intent = BooleanAttribute(default=False)
+    author = Author(null=True)
+    form_fields = MapAttribute[str, Any](null=True)
+    # A merge leaves a stub where an interaction was, so a redelivery of its event stays a duplicate.
+    moved_to = UnicodeAttribute(null=True)
+
+    by_time = ByTimeIndex()
+
+    def to_public(self) -> dict[str, Any]:
+        """The interaction as the API and the event bus show it."""
+        body: dict[str, Any] = {
+            "interaction_id": self.interaction_id,
+            "lead_id": self.lead_id,
+            "kind": self.kind,
+            "capture_source": self.capture_source,
+            "message": self.message,
+            "source_ref": _plain(self.source_ref),
+            "occurred_at": _iso_ms(self.occurred_ms),
+            "source_state": self.source_state,
+            "high_intent": bool(self.high_intent),
+        }
+        if self.form_fields:
+            body["form_fields"] = _plain(self.form_fields)
+        return body
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    return dict(value.as_dict()) if hasattr(value, "as_dict") else dict(value)
+
+
+def _iso_ms(ms: Any) -> str | None:
+    from orcapulse_tiktok import clock
+
+    return None if ms is None else clock.iso(int(ms) / 1000)
+
+
+def lead_pk(lead_id: str) -> str:
+    return f"L#{lead_id}"
+
+
+def interaction_sk(interaction_id: str) -> str:
+    return f"{INTERACTION_PREFIX}{interaction_id}"
+
+
+def time_key(occurred_ms: int, item_id: str) -> str:
+    """Sort key of the activity and timeline indexes: 13-digit epoch ms, then the id."""
+    return f"{max(occurred_ms, 0):013d}#{item_id}"
 
 
 def leads() -> type[Lead]:
@@ -173,13 +204,6 @@ def leads() -> type[Lead]:
     return bind(Lead, get_settings().require("leads_table"))
 
 
-def pending_shard(lead_id: str) -> str:
-    """The ``by_pending_announcement`` partition of a lead: the last hex digit of its id."""
-    last = lead_id[-1:].lower()
-    return last if last and last in PENDING_SHARDS else PENDING_SHARDS[0]
-
-
-def lead_id_for(integration_id: str, object_key: str) -> str:
-    """Deterministic lead id for one TikTok object (comment or message) seen by one integration."""
-    digest = hashlib.sha256(f"{integration_id}\x1f{object_key}".encode()).hexdigest()
-    return f"ld_{digest[:26]}"
+def interactions() -> type[Interaction]:
+    """The ``Interaction`` model bound to ``LEADS_TABLE``."""
+    return bind(Interaction, get_settings().require("leads_table"))
