@@ -127,6 +127,11 @@ def create_table_kwargs(properties: dict[str, Any], ctx: Context) -> dict[str, A
             {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
             for g in props["GlobalSecondaryIndexes"]
         ]
+    if props.get("LocalSecondaryIndexes"):
+        kwargs["LocalSecondaryIndexes"] = [
+            {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+            for i in props["LocalSecondaryIndexes"]
+        ]
     if props.get("StreamSpecification"):
         kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     return kwargs

@@ -17,7 +17,10 @@ import boto3
 import botocore.session
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from orcapulse_local.streams import StreamSource, filter_patterns
+from orcapulse_local.template import function_spec
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.deployment import TEMPLATE
 from tests.support.events import http_event
 
 WEBHOOK_PATH = "/webhooks/tiktok"
@@ -191,10 +194,15 @@ def recording_aws_calls() -> Iterator[AwsCalls]:
 
 # -- what reached the event bus -------------------------------------------------------------------
 class BusCapture:
-    """A rule on the leads bus matching ``SocialLeadCaptured`` with an SQS queue as target."""
+    """A rule on the leads bus matching the lead events (``SocialLeadCaptured``,
+    ``SocialLeadActivity``, ...) with an SQS queue as target. ``pump`` delivers the leads table's
+    pending stream records to the lead publisher first, as Lambda's event source mapping would."""
 
-    def __init__(self, bus_name: str, region: str = "us-east-1") -> None:
+    def __init__(
+        self, bus_name: str, region: str = "us-east-1", *, pump: Callable[[], Any] | None = None
+    ) -> None:
         self.bus_name = bus_name
+        self.pump = pump
         self.events = boto3.client("events", region_name=region)
         self.sqs = boto3.client("sqs", region_name=region)
         self.queue_url = self.sqs.create_queue(QueueName="social-leads-capture")["QueueUrl"]
@@ -208,9 +216,7 @@ class BusCapture:
         self.events.put_rule(
             Name="capture-social-leads",
             EventBusName=self.bus_name,
-            EventPattern=json.dumps(
-                {"source": ["orcapulse.social-leads"], "detail-type": ["SocialLeadCaptured"]}
-            ),
+            EventPattern=json.dumps({"source": ["orcapulse.social-leads"]}),
         )
         self.events.put_targets(
             Rule="capture-social-leads",
@@ -220,6 +226,8 @@ class BusCapture:
 
     def received(self, wait_seconds: float = 0.0) -> list[dict[str, Any]]:
         """Every event delivered since the last call (each one once)."""
+        if self.pump is not None:
+            self.pump()
         out: list[dict[str, Any]] = []
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -236,14 +244,29 @@ class BusCapture:
         return sorted(event["detail"]["lead_id"] for event in self.received(wait_seconds))
 
 
-def pending_announcements(items: list[dict[str, Any]]) -> dict[str, int]:
-    """Lead id → ``announce_due_at`` (epoch ms) of the leads still marked pending announcement,
-    from the raw items of the leads table."""
-    return {
-        item["lead_id"]["S"]: int(item["announce_due_at"]["N"])
-        for item in items
-        if "announce_pending" in item
-    }
+def lead_stream(table_name: str, handler: Callable[[dict[str, Any]], Any]) -> StreamSource:
+    """The leads table's stream feeding ``handler`` (the lead publisher), filtered as the template's
+    event source mapping filters it."""
+    spec = function_spec(TEMPLATE, "LeadPublisherFunction")
+    props = spec["Properties"]["Events"]["LeadsStream"]["Properties"]
+    return StreamSource(
+        boto3.client("dynamodb", region_name="us-east-1"),
+        boto3.client("dynamodbstreams", region_name="us-east-1"),
+        table_name,
+        handler,
+        patterns=filter_patterns(props),
+        batch_size=int(props.get("BatchSize", 100)),
+    )
+
+
+def lead_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lead items among the leads table's raw items (not interactions)."""
+    return [item for item in items if item["sk"]["S"] == "L"]
+
+
+def interaction_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The interaction items among the leads table's raw items."""
+    return [item for item in items if item["sk"]["S"].startswith("I#")]
 
 
 # -- the scheduled backstop and time ----------------------------------------------------------------

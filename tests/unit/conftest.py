@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from orcapulse_local.streams import StreamSource
+
 from tests.support.connect import connect
-from tests.support.webhooks import BusCapture, Webhook
+from tests.support.deployment import CONTEXT
+from tests.support.webhooks import BusCapture, Webhook, lead_stream
 
 
 @pytest.fixture
@@ -21,5 +24,16 @@ def alpha(load_function, lambda_context, tiktok, aws) -> str:
 
 
 @pytest.fixture
-def bus(aws) -> BusCapture:
-    return BusCapture(aws.event_bus)
+def stream(load_function, lambda_context, aws) -> StreamSource:
+    """The leads table's stream feeding the lead publisher function; ``pump()`` delivers what is
+    pending, as Lambda's event source mapping would."""
+    publisher = load_function("lead_publisher")
+    return lead_stream(
+        CONTEXT.resources["LeadsTable"]["Ref"], lambda event: publisher.lambda_handler(event, lambda_context)
+    )
+
+
+@pytest.fixture
+def bus(aws, stream) -> BusCapture:
+    """What a subscriber of the leads bus receives (the stream is pumped before each read)."""
+    return BusCapture(aws.event_bus, pump=stream.pump)

@@ -1,0 +1,133 @@
+"""DynamoDB Streams event sources, run locally: what Lambda's event source mapping does for a
+``DynamoDB`` event of the template — read the table's stream, keep the records the mapping's
+filter admits, invoke the function with batches shaped as Lambda sends them, and retry a batch
+from the first record the function reports as failed (``ReportBatchItemFailures``).
+
+The stack polls in a thread; tests call :meth:`StreamSource.pump` to deliver what is pending."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+class StreamSource:
+    """One table's stream feeding one function (``handler(event) -> partial batch answer``)."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        streams: Any,
+        table_name: str,
+        handler: Callable[[dict[str, Any]], Any],
+        *,
+        patterns: list[dict[str, Any]] | None = None,
+        batch_size: int = 100,
+    ) -> None:
+        self.dynamodb = dynamodb
+        self.streams = streams
+        self.table_name = table_name
+        self.handler = handler
+        self.patterns = patterns or []
+        self.batch_size = batch_size
+        self._after: dict[str, str] = {}  # shard id → last sequence number delivered
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _arn(self) -> str:
+        return str(self.dynamodb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"])
+
+    def _read(self) -> list[dict[str, Any]]:
+        arn = self._arn()
+        records: list[dict[str, Any]] = []
+        for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            after = self._after.get(shard_id)
+            kwargs: dict[str, Any] = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+                if after
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)["ShardIterator"]
+            for record in self.streams.get_records(ShardIterator=iterator)["Records"]:
+                record["eventSourceARN"] = arn
+                record["_shard"] = shard_id
+                records.append(record)
+        return records
+
+    def _admitted(self, record: dict[str, Any]) -> bool:
+        return not self.patterns or any(_matches(pattern, record) for pattern in self.patterns)
+
+    def pump(self) -> list[Any]:
+        """Deliver every pending record once, in batches; a batch the function fails (or reports
+        as partly failed) stops the pump at its first failed record, to be retried next time.
+        Returns the function's answers."""
+        answers: list[Any] = []
+        with self._lock:
+            records = self._read()
+            while records:
+                batch, records = records[: self.batch_size], records[self.batch_size :]
+                admitted = [_lambda_record(r) for r in batch if self._admitted(r)]
+                answer = self.handler({"Records": admitted}) if admitted else {"batchItemFailures": []}
+                answers.append(answer)
+                failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
+                for record in batch:
+                    sequence = record["dynamodb"]["SequenceNumber"]
+                    if sequence in failed:
+                        return answers
+                    self._after[_shard_of(record)] = sequence
+        return answers
+
+    def start(self, period: float = 0.5) -> None:
+        """Poll in the background, as Lambda's event source mapping does."""
+
+        def loop() -> None:
+            while not self._stop.wait(period):
+                self.pump()
+
+        self._thread = threading.Thread(target=loop, name="stream", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def _shard_of(record: dict[str, Any]) -> str:
+    return str(record.get("_shard", "shard"))
+
+
+def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stream record as Lambda hands it to the function (creation time in epoch seconds)."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):
+        change["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record.get("eventID"),
+        "eventName": record.get("eventName"),
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion", "us-east-1"),
+        "dynamodb": change,
+        "eventSourceARN": record.get("eventSourceARN"),
+    }
+
+
+def _matches(pattern: Any, value: Any) -> bool:
+    """EventBridge-style filter matching, the subset Lambda's filter criteria use here: nested
+    objects and lists of allowed scalar values."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and _matches(p, value[k]) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        return value in pattern
+    return bool(pattern == value)
+
+
+def filter_patterns(event_properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``FilterCriteria`` patterns of a template event, parsed."""
+    filters = (event_properties.get("FilterCriteria") or {}).get("Filters") or []
+    return [json.loads(f["Pattern"]) for f in filters if "Pattern" in f]
