@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+
 class StreamSource:
     """One table's stream feeding one function (``handler(event) -> partial batch answer``)."""
 
@@ -50,7 +51,9 @@ class StreamSource:
                 if after
                 else {"ShardIteratorType": "TRIM_HORIZON"}
             )
-            iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)["ShardIterator"]
+            iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)[
+                "ShardIterator"
+            ]
             for record in self.streams.get_records(ShardIterator=iterator)["Records"]:
                 record["eventSourceARN"] = arn
                 record["_shard"] = shard_id
@@ -121,7 +124,9 @@ def _matches(pattern: Any, value: Any) -> bool:
     """EventBridge-style filter matching, the subset Lambda's filter criteria use here: nested
     objects and lists of allowed scalar values."""
     if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(k in value and _matches(p, value[k]) for k, p in pattern.items())
+        return isinstance(value, dict) and all(
+            k in value and _matches(p, value[k]) for k, p in pattern.items()
+        )
     if isinstance(pattern, list):
         return value in pattern
     return bool(pattern == value)

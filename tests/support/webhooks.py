@@ -248,7 +248,7 @@ def lead_stream(table_name: str, handler: Callable[[dict[str, Any]], Any]) -> St
     """The leads table's stream feeding ``handler`` (the lead publisher), filtered as the template's
     event source mapping filters it."""
     spec = function_spec(TEMPLATE, "LeadPublisherFunction")
-    props = spec["Properties"]["Events"]["LeadsStream"]["Properties"]
+    props = spec["Events"]["LeadsStream"]["Properties"]
     return StreamSource(
         boto3.client("dynamodb", region_name="us-east-1"),
         boto3.client("dynamodbstreams", region_name="us-east-1"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from orcapulse_local.streams import StreamSource
-
 from tests.support.connect import connect
 from tests.support.deployment import CONTEXT
 from tests.support.webhooks import BusCapture, Webhook, lead_stream

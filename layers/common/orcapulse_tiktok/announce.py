@@ -66,7 +66,10 @@ def events_for(record: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         return []  # interactions are announced through their lead's record
     name = record.get("eventName")
     new = change.get("NewImage")
-    if name == "INSERT" and new:
+    if not new or "lead_id" not in new:
+        # Not a lead's image (a key-only record some emulators emit before the item's attributes).
+        return []
+    if name == "INSERT":
         return [(CAPTURED, captured_detail(leads().from_raw_data(new)))]
     old = change.get("OldImage")
     if name == "MODIFY" and new and old:

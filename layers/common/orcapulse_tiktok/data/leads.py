@@ -172,10 +172,9 @@ def _expression(touch: Touch, mode: str) -> dict[str, Any]:
         ":src": {"SS": [touch.capture_source]},
         ":ix": {"S": _short(touch.interaction_id)},
         ":ixs": {"SS": [_short(touch.interaction_id)]},
-        ":hi": {"BOOL": True},
-        ":lo": {"BOOL": False},
+        ":hi": {"BOOL": touch.high_intent},
     }
-    sets = ["#hi = :hi" if touch.high_intent else "#hi = if_not_exists(#hi, :lo)"]
+    sets = ["#hi = :hi" if touch.high_intent else "#hi = if_not_exists(#hi, :hi)"]
     once = touch.once if mode == "newest" else {}
     for n, (attr, value) in enumerate(once.items()):
         names[f"#o{n}"] = attr
