@@ -25,6 +25,7 @@ from tests.support.events import http_event
 
 WEBHOOK_PATH = "/webhooks/tiktok"
 TIMEOUT = "timeout"  # a fault code: the call times out instead of answering an error
+LOST = "lost"  # a fault code: the call takes effect, then its answer is lost (a read timeout)
 NOW_MS = 1764057600000  # 2025-11-25T08:00:00Z
 
 
@@ -57,16 +58,18 @@ def message_content(
     *,
     text: str = "Hi! Is the large orca plush back in stock?",
     timestamp: int = NOW_MS + 5000,
+    sender: str = "lisbon_buyer",
+    sender_id: str = "7399999999999999999",
 ) -> dict[str, Any]:
     """``im_receive_msg`` content."""
     return {
-        "conversation_id": "0:1:7399999999999999999:7388888888888888888",
+        "conversation_id": f"0:1:{sender_id}:7388888888888888888",
         "message_id": message_id,
         "timestamp": timestamp,
         "type": "text",
         "text": {"body": text},
-        "from": "lisbon_buyer",
-        "from_user": {"id": "7399999999999999999"},
+        "from": sender,
+        "from_user": {"id": sender_id},
         "to": "alpha_shop",
         "to_user": {"id": "7388888888888888888"},
     }
@@ -77,12 +80,13 @@ def high_intent_content(
     *,
     text: str = "How much is the orca plush? Do you ship to Lisbon?",
     timestamp: int = NOW_MS + 1000,
+    unique_identifier: str = "orca_fan_88",
 ) -> dict[str, Any]:
     """``im_receive_high_intent_comment`` content."""
     return {
         "comment_id": comment_id,
         "comment_text": text,
-        "unique_identifier": "orca_fan_88",
+        "unique_identifier": unique_identifier,
         "is_follower": True,
         "timestamp": timestamp,
     }
@@ -140,6 +144,7 @@ class AwsCalls:
     calls: list[str] = field(default_factory=list)
     faults: dict[str, list[str | None]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    losing: list[str] = field(default_factory=list)
 
     def before_call(self, model: Any, **_: Any) -> None:
         name = f"{model.service_model.service_name}.{model.name}"
@@ -147,12 +152,28 @@ class AwsCalls:
             self.calls.append(name)
             pending = self.faults.get(name)
             code = pending.pop(0) if pending else None
+            if code == LOST:
+                self.losing.append(name)
+                return
         if code == TIMEOUT:
             raise ReadTimeoutError(
                 endpoint_url=f"https://{model.service_model.endpoint_prefix}.amazonaws.com/"
             )
         if code is not None:
             raise ClientError({"Error": {"Code": code, "Message": "injected fault"}}, model.name)
+
+    def after_call(self, model: Any, **_: Any) -> None:
+        name = f"{model.service_model.service_name}.{model.name}"
+        with self.lock:
+            if name not in self.losing:
+                return
+            self.losing.remove(name)
+        # The call took effect; its answer is lost on the way back.
+        raise ReadTimeoutError(endpoint_url=f"https://{model.service_model.endpoint_prefix}.amazonaws.com/")
+
+    def lose_next(self, call: str) -> None:
+        """Let the next ``call`` take effect, then lose its answer (a read timeout after the write)."""
+        self.fail_next(call, LOST)
 
     def fail_next(self, call: str, code: str = "InternalServerError", times: int = 1, after: int = 0) -> None:
         """Make ``times`` calls of ``call`` (e.g. ``dynamodb.PutItem``) fail with ``code`` (or time
@@ -181,6 +202,7 @@ def recording_aws_calls() -> Iterator[AwsCalls]:
     def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
         client = original(self, *args, **kwargs)
         client.meta.events.register("before-call", recorder.before_call)
+        client.meta.events.register("after-call", recorder.after_call)
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
@@ -257,6 +279,26 @@ def lead_stream(table_name: str, handler: Callable[[dict[str, Any]], Any]) -> St
         patterns=filter_patterns(props),
         batch_size=int(props.get("BatchSize", 100)),
     )
+
+
+def stored_leads(aws: Any) -> list[dict[str, Any]]:
+    """Every lead (person) in the leads table as the API shows it, by workspace and id."""
+    from orcapulse_tiktok.models.lead import Lead
+
+    leads = (Lead.from_raw_data(item).to_public() for item in lead_items(aws.items("LeadsTable")))
+    return sorted(leads, key=lambda lead: (lead["workspace_id"], lead["lead_id"]))
+
+
+def stored_interactions(aws: Any, lead_id: str | None = None) -> list[dict[str, Any]]:
+    """Every interaction (of one lead, if given) as the API shows it, oldest first."""
+    from orcapulse_tiktok.models.lead import Interaction
+
+    found = [Interaction.from_raw_data(item) for item in interaction_items(aws.items("LeadsTable"))]
+    return [
+        i.to_public()
+        for i in sorted(found, key=lambda i: i.ix_time)
+        if lead_id is None or i.lead_id == lead_id
+    ]
 
 
 def lead_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from orcapulse_tiktok.models.lead import Lead, lead_id_for
+from orcapulse_tiktok.people import handle_key, interaction_id_for, lead_id_for
 
 from tests.support.connect import connect
 from tests.support.webhooks import (
@@ -18,16 +18,11 @@ from tests.support.webhooks import (
     message_content,
     recording_aws_calls,
     status_of,
+    stored_interactions,
+    stored_leads,
 )
 
 COMMENT_ID = "7321234567890123457"
-
-
-def stored_leads(aws) -> list[dict[str, Any]]:
-    return sorted(
-        (Lead.from_raw_data(item).to_public() for item in aws.items("LeadsTable")),
-        key=lambda lead: (lead["workspace_id"], lead["lead_id"]),
-    )
 
 
 def integration(aws, integration_id: str) -> dict[str, Any]:
@@ -46,18 +41,19 @@ def emf(capsys, name: str) -> list[dict[str, Any]]:
     return docs
 
 
-# -- leads ----------------------------------------------------------------------------------------
-def test_comment_insert_creates_a_comment_lead(webhook, alpha, aws):
+# -- people and their interactions ------------------------------------------------------------------
+def test_comment_insert_creates_a_person_with_one_interaction(webhook, alpha, aws):
     response = webhook.deliver("comment.update", "open-id-alpha", comment_content())
 
     assert status_of(response) == (200, "accepted")
     [lead] = stored_leads(aws)
     assert lead == {
-        "lead_id": lead_id_for(alpha, f"comment:{COMMENT_ID}"),
+        "lead_id": lead_id_for(alpha, handle_key("orca_fan_88")),
         "workspace_id": "ws-1",
         "integration_id": alpha,
         "platform": "tiktok",
         "capture_source": "tiktok_comment",
+        "capture_sources": ["tiktok_comment"],
         "status": "new",
         "author": {"id": "orca_fan_88", "username": "orca_fan_88"},
         "message": "How much is the orca plush? Do you ship to Lisbon?",
@@ -70,9 +66,66 @@ def test_comment_insert_creates_a_comment_lead(webhook, alpha, aws):
         "source_state": "present",
         "captured_at": "2025-11-25T08:00:00Z",
         "created_at": lead["created_at"],
+        "first_seen_at": "2025-11-25T08:00:00Z",
+        "last_activity_at": "2025-11-25T08:00:00Z",
+        "interaction_count": 1,
+        "assignee": None,
+        "labels": [],
+        "contact": None,
+        "version": 1,
     }
     assert lead["created_at"].endswith("Z")
+    [interaction] = stored_interactions(aws)
+    assert interaction == {
+        "interaction_id": interaction_id_for(alpha, f"comment:{COMMENT_ID}"),
+        "lead_id": lead["lead_id"],
+        "kind": "comment",
+        "capture_source": "tiktok_comment",
+        "message": "How much is the orca plush? Do you ship to Lisbon?",
+        "source_ref": lead["source_ref"],
+        "occurred_at": "2025-11-25T08:00:00Z",
+        "source_state": "present",
+        "high_intent": False,
+    }
     assert integration(aws, alpha)["last_event_at"]["S"] == lead["created_at"]
+
+
+def test_one_person_writing_again_is_one_lead_with_a_timeline(webhook, alpha, aws):
+    later = NOW_MS + 60_000
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1", text="first"))
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("2", text="second", timestamp=later))
+    [lead] = stored_leads(aws)
+    assert lead["interaction_count"] == 2
+    assert lead["message"] == "second"  # the latest, for list views
+    assert lead["source_ref"]["message_id"] == "1"  # the first interaction's
+    assert (lead["first_seen_at"], lead["last_activity_at"]) == ("2025-11-25T08:00:05Z", "2025-11-25T08:01:00Z")
+    assert lead["version"] == 2
+    assert [i["message"] for i in stored_interactions(aws)] == ["first", "second"]
+
+
+def test_a_dm_and_a_comment_of_one_handle_are_one_person(webhook, alpha, aws):
+    webhook.deliver("comment.update", "open-id-alpha", comment_content(unique_identifier="lisbon_buyer"))
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content(sender="lisbon_buyer"))
+    [lead] = stored_leads(aws)
+    assert lead["capture_sources"] == ["tiktok_comment", "tiktok_dm"]
+    assert lead["capture_source"] == "tiktok_comment"  # the first interaction's
+    assert [i["kind"] for i in stored_interactions(aws)] == ["comment", "dm"]
+
+
+def test_different_people_are_different_leads(webhook, alpha, aws):
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1", sender="a", sender_id="11"))
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("2", sender="b", sender_id="22"))
+    assert len(stored_leads(aws)) == 2
+
+
+def test_a_late_older_event_counts_but_does_not_move_the_activity_back(webhook, alpha, aws):
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("2", text="new", timestamp=NOW_MS + 60_000))
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1", text="old", timestamp=NOW_MS))
+    [lead] = stored_leads(aws)
+    assert lead["interaction_count"] == 2
+    assert lead["message"] == "new"
+    assert lead["last_activity_at"] == "2025-11-25T08:01:00Z"
+    assert lead["first_seen_at"] == "2025-11-25T08:00:00Z"  # the earliest event seen, even late
 
 
 def test_int64_ids_stay_exact_whether_numbers_or_strings(webhook, alpha, aws):
@@ -84,7 +137,7 @@ def test_int64_ids_stay_exact_whether_numbers_or_strings(webhook, alpha, aws):
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content(str(big - 1))))[
         1
     ] == ("accepted")
-    refs = sorted(lead["source_ref"]["comment_id"] for lead in stored_leads(aws))
+    refs = sorted(i["source_ref"]["comment_id"] for i in stored_interactions(aws))
     assert refs == [str(big - 1), str(big)]
 
 
@@ -93,7 +146,7 @@ def test_direct_message_creates_a_dm_lead(webhook, alpha, aws):
 
     assert status_of(response) == (200, "accepted")
     [lead] = stored_leads(aws)
-    assert lead["lead_id"] == lead_id_for(alpha, "dm:7400000000000000042")
+    assert lead["lead_id"] == lead_id_for(alpha, handle_key("lisbon_buyer"))
     assert lead["capture_source"] == "tiktok_dm"
     assert lead["author"] == {"id": "7399999999999999999", "username": "lisbon_buyer"}
     assert lead["message"] == "Hi! Is the large orca plush back in stock?"
@@ -103,6 +156,8 @@ def test_direct_message_creates_a_dm_lead(webhook, alpha, aws):
     }
     assert lead["captured_at"] == "2025-11-25T08:00:05Z"
     assert lead["high_intent"] is False
+    [interaction] = stored_interactions(aws)
+    assert interaction["kind"] == "dm"
 
 
 def test_high_intent_comment_creates_a_flagged_comment_lead(webhook, alpha, aws):
@@ -110,22 +165,26 @@ def test_high_intent_comment_creates_a_flagged_comment_lead(webhook, alpha, aws)
 
     assert status_of(response) == (200, "accepted")
     [lead] = stored_leads(aws)
-    assert lead["lead_id"] == lead_id_for(alpha, f"comment:{COMMENT_ID}")
+    assert lead["lead_id"] == lead_id_for(alpha, handle_key("orca_fan_88"))
     assert lead["capture_source"] == "tiktok_comment"
     assert lead["high_intent"] is True
     assert lead["message"] == "How much is the orca plush? Do you ship to Lisbon?"
     assert lead["author"]["username"] == "orca_fan_88"
+    [interaction] = stored_interactions(aws)
+    assert (interaction["kind"], interaction["high_intent"]) == ("high_intent_comment", True)
 
 
-def test_high_intent_for_a_captured_comment_flags_the_existing_lead(webhook, alpha, aws):
+def test_high_intent_for_a_captured_comment_flags_the_same_interaction(webhook, alpha, aws):
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content()))[1] == "accepted"
     before = stored_leads(aws)
 
     response = webhook.deliver("im_receive_high_intent_comment", "open-id-alpha", high_intent_content())
 
-    assert status_of(response) == (200, "duplicate")
+    assert status_of(response) == (200, "duplicate")  # no new interaction
     [lead] = stored_leads(aws)
-    assert lead == {**before[0], "high_intent": True}
+    assert lead == {**before[0], "high_intent": True, "version": before[0]["version"] + 1}
+    [interaction] = stored_interactions(aws)
+    assert interaction["high_intent"] is True
     # And the insert that arrives after the high-intent event adds nothing either.
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", comment_content()))[1] == "duplicate"
     assert stored_leads(aws) == [lead]
@@ -153,29 +212,31 @@ def test_captured_at_falls_back_to_create_time(webhook, alpha, aws):
 
 # -- comment deleted / hidden ---------------------------------------------------------------------
 @pytest.mark.parametrize(("action", "state"), [("delete", "deleted"), ("set_to_hidden", "hidden")])
-def test_deleting_or_hiding_a_captured_comment_marks_its_lead(webhook, alpha, aws, action, state):
+def test_deleting_or_hiding_a_captured_comment_marks_its_interaction(webhook, alpha, aws, action, state):
     webhook.deliver("comment.update", "open-id-alpha", comment_content())
 
     later = comment_content(action=action, timestamp=NOW_MS + 60_000)
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", later)) == (200, "accepted")
+    [interaction] = stored_interactions(aws)
+    assert interaction["source_state"] == state
     [lead] = stored_leads(aws)
-    assert lead["source_state"] == state
+    assert lead["source_state"] == state  # it was the lead's first interaction
     assert lead["message"] == "How much is the orca plush? Do you ship to Lisbon?"  # the lead keeps its text
     # The same notification again changes nothing.
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", later)) == (200, "duplicate")
 
 
-def test_unhiding_restores_the_lead_and_a_late_older_hide_does_not_win(webhook, alpha, aws):
+def test_unhiding_restores_the_interaction_and_a_late_older_hide_does_not_win(webhook, alpha, aws):
     webhook.deliver("comment.update", "open-id-alpha", comment_content())
     hide = comment_content(action="set_to_hidden", timestamp=NOW_MS + 60_000)
     unhide = comment_content(action="set_to_public", timestamp=NOW_MS + 120_000)
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", hide))[1] == "accepted"
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", unhide))[1] == "accepted"
-    assert stored_leads(aws)[0]["source_state"] == "present"
+    assert stored_interactions(aws)[0]["source_state"] == "present"
 
     # TikTok redelivers the hide hours later (it retries for 72 h): the newer unhide stands.
     assert status_of(webhook.deliver("comment.update", "open-id-alpha", hide))[1] == "ignored"
-    assert stored_leads(aws)[0]["source_state"] == "present"
+    assert stored_interactions(aws)[0]["source_state"] == "present"
 
 
 def test_deleting_a_comment_that_made_no_lead_is_ignored(webhook, alpha, aws):

@@ -1,7 +1,7 @@
-"""At-least-once delivery: the same TikTok event never makes a second lead — redelivered in
-sequence, concurrently, or after a transient failure that made TikTok retry — and each lead is
-written once and announced on the event bus once (seen through a rule → SQS queue). Also counts
-the AWS round trips."""
+"""At-least-once delivery: the same TikTok event never makes a second interaction — redelivered in
+sequence, concurrently, or after a transient failure that made TikTok retry — each person is one
+lead whose count matches its interactions, and what happened is announced on the event bus once
+(the table's stream → lead publisher → a rule → SQS queue). Also counts the AWS round trips."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from tests.support.webhooks import (
     comment_content,
     high_intent_content,
     message_content,
-    pending_announcements,
+    NOW_MS,
     recording_aws_calls,
     status_of,
+    stored_interactions,
+    stored_leads,
 )
 
 
@@ -61,17 +63,17 @@ def atomic_item_writes(monkeypatch):
 def test_sequential_redelivery_is_a_duplicate_and_writes_nothing(webhook, alpha, aws, bus, tiktok_state):
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
     assert status_of(webhook.deliver_body(body)) == (200, "accepted")
-    [lead_id] = bus.lead_ids()
-    [stored] = aws.items("LeadsTable")
+    [event] = bus.received()
+    stored = aws.items("LeadsTable")
 
     # TikTok re-signs every attempt: same body, new signature timestamp.
     for _ in range(3):
         assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
 
-    assert aws.items("LeadsTable") == [stored]
+    assert aws.items("LeadsTable") == stored
     assert bus.received() == []
-    assert lead_id == stored["lead_id"]["S"]
-    assert "announce_pending" not in stored
+    assert event["detail-type"] == "SocialLeadCaptured"
+    assert event["detail"]["event_id"] == f"{event['detail']['lead_id']}:v1"
 
 
 @pytest.mark.parametrize(
@@ -82,7 +84,7 @@ def test_sequential_redelivery_is_a_duplicate_and_writes_nothing(webhook, alpha,
         ("im_receive_high_intent_comment", high_intent_content()),
     ],
 )
-def test_concurrent_deliveries_of_one_event_make_one_lead(
+def test_concurrent_deliveries_of_one_event_make_one_interaction(
     atomic_item_writes, webhook, alpha, aws, bus, tiktok_state, event, content
 ):
     body = tiktok_state.envelope(event, "open-id-alpha", content)
@@ -90,11 +92,46 @@ def test_concurrent_deliveries_of_one_event_make_one_lead(
     results = deliver_concurrently(webhook, body, threads)
 
     assert sorted(results) == [(200, "accepted")] + [(200, "duplicate")] * (threads - 1)
-    [item] = aws.items("LeadsTable")
-    # The duplicates found the lead pending but owned by the delivery that made it: only that one
-    # announced it.
-    assert bus.lead_ids(wait_seconds=0.2) == [item["lead_id"]["S"]]
-    assert pending_announcements([item]) == {}
+    [lead] = stored_leads(aws)
+    assert lead["interaction_count"] == 1
+    assert len(stored_interactions(aws)) == 1
+    assert [e["detail-type"] for e in bus.received()] == ["SocialLeadCaptured"]
+
+
+def test_two_interactions_of_one_new_person_at_once_make_one_lead_with_two(
+    atomic_item_writes, webhook, alpha, aws, bus, tiktok_state
+):
+    bodies = [
+        tiktok_state.envelope("im_receive_msg", "open-id-alpha", message_content(str(n), timestamp=NOW_MS + n))
+        for n in range(1, 5)
+    ]
+    start = threading.Barrier(len(bodies))
+
+    def deliver(body: bytes) -> tuple[int, str]:
+        headers = webhook.signed(body)
+        start.wait()
+        return status_of(webhook.post(body, headers))
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        assert list(pool.map(deliver, bodies)) == [(200, "accepted")] * len(bodies)
+    [lead] = stored_leads(aws)
+    assert lead["interaction_count"] == 4
+    assert len(stored_interactions(aws)) == 4
+    events = bus.received()
+    assert sorted(e["detail-type"] for e in events) == ["SocialLeadActivity"] * 3 + ["SocialLeadCaptured"]
+    assert len({e["detail"]["event_id"] for e in events}) == 4
+
+
+def test_a_later_interaction_is_announced_as_activity(webhook, alpha, aws, bus):
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1", text="first"))
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("2", text="second", timestamp=NOW_MS + 9000))
+    captured, activity = bus.received()
+    assert captured["detail-type"] == "SocialLeadCaptured"
+    assert captured["detail"]["interaction"]["message"] == "first"
+    assert activity["detail-type"] == "SocialLeadActivity"
+    assert activity["detail"]["interaction"]["message"] == "second"
+    assert (activity["detail"]["version"], activity["detail"]["interaction_count"]) == (2, 2)
+    assert activity["detail"]["event_id"] == f"{captured['detail']['lead_id']}:v2"
 
 
 def test_concurrent_fan_out_to_two_workspaces(
@@ -106,35 +143,16 @@ def test_concurrent_fan_out_to_two_workspaces(
     results = deliver_concurrently(webhook, body, 6)
 
     # Each delivery may win one workspace's put and lose the other's: "accepted" then means it
-    # created at least one lead. What matters is one lead per workspace, written and announced
-    # once each.
+    # created at least one interaction. What matters is one lead per workspace, announced once.
     assert all(status == 200 for status, _ in results)
     assert "accepted" in {outcome for _, outcome in results}
-    items = aws.items("LeadsTable")
-    assert sorted(item["workspace_id"]["S"] for item in items) == ["ws-1", "ws-2"]
-    assert bus.lead_ids(wait_seconds=0.2) == sorted(item["lead_id"]["S"] for item in items)
-    assert pending_announcements(items) == {}
+    leads = stored_leads(aws)
+    assert [lead["workspace_id"] for lead in leads] == ["ws-1", "ws-2"]
+    assert bus.lead_ids() == sorted(lead["lead_id"] for lead in leads)
 
 
-def test_concurrent_redeliveries_after_a_failed_announcement_announce_it_once(
-    atomic_item_writes, webhook, alpha, aws, bus, tiktok_state
-):
-    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
-    with recording_aws_calls() as calls:
-        calls.fail_next("events.PutEvents", "InternalException")
-        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
-    assert len(pending_announcements(aws.items("LeadsTable"))) == 1
-    threads = 6
-    results = deliver_concurrently(webhook, body, threads)
-
-    # One redelivery claims the announcement; the others find it claimed and leave it alone.
-    assert results == [(200, "duplicate")] * threads
-    assert len(bus.lead_ids(wait_seconds=0.2)) == 1
-    assert pending_announcements(aws.items("LeadsTable")) == {}
-
-
-# -- transient failures: 503, and the retry completes the work ------------------------------------
-def test_a_failed_put_is_503_and_the_redelivery_creates_the_lead(webhook, alpha, aws, bus, tiktok_state):
+# -- transient failures: 5xx, and the retry completes the work -------------------------------------
+def test_a_failed_interaction_put_is_503_and_the_redelivery_creates_it(webhook, alpha, aws, bus, tiktok_state):
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
     with recording_aws_calls() as calls:
         calls.fail_next("dynamodb.PutItem", "InternalServerError")
@@ -143,6 +161,35 @@ def test_a_failed_put_is_503_and_the_redelivery_creates_the_lead(webhook, alpha,
 
         assert status_of(webhook.deliver_body(body)) == (200, "accepted")
         assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    assert len(bus.received()) == 1
+
+
+@pytest.mark.parametrize("fault", ["InternalServerError", TIMEOUT])
+def test_a_failed_lead_write_after_the_interaction_is_finished_by_the_redelivery(
+    webhook, alpha, aws, bus, tiktok_state, fault
+):
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    with recording_aws_calls() as calls:
+        calls.fail_next("dynamodb.UpdateItem", fault)
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+        assert stored_leads(aws) == []  # the interaction is stored, its person not yet
+        assert len(stored_interactions(aws)) == 1
+
+        assert status_of(webhook.deliver_body(body)) == (200, "accepted")
+        assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    [lead] = stored_leads(aws)
+    assert lead["interaction_count"] == 1
+    assert len(bus.received()) == 1
+
+
+def test_a_lead_write_whose_answer_was_lost_is_not_counted_twice(webhook, alpha, aws, bus, tiktok_state):
+    body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
+    with recording_aws_calls() as calls:
+        calls.lose_next("dynamodb.UpdateItem")
+        assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
+        assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
+    [lead] = stored_leads(aws)
+    assert lead["interaction_count"] == 1
     assert len(bus.received()) == 1
 
 
@@ -156,14 +203,13 @@ def test_a_failure_in_one_workspace_does_not_hold_back_the_other(
         # The first integration's put fails, the second's succeeds: TikTok must retry.
         calls.fail_next("dynamodb.PutItem", "ProvisionedThroughputExceededException")
         assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
-        assert len(aws.items("LeadsTable")) == 1
+        assert len(stored_leads(aws)) == 1
         # The lead that was stored is announced right away, not held back by the other's failure.
         assert len(bus.received()) == 1
 
         assert status_of(webhook.deliver_body(body)) == (200, "accepted")
-    assert sorted(item["workspace_id"]["S"] for item in aws.items("LeadsTable")) == ["ws-1", "ws-2"]
+    assert [lead["workspace_id"] for lead in stored_leads(aws)] == ["ws-1", "ws-2"]
     assert len(bus.received()) == 1
-    assert pending_announcements(aws.items("LeadsTable")) == {}
 
 
 @pytest.mark.parametrize(
@@ -186,11 +232,11 @@ def test_routing_and_credential_failures_are_503_and_store_nothing(
 
 def test_a_failed_last_event_update_does_not_fail_the_delivery(webhook, alpha, aws, tiktok_state, capsys):
     with recording_aws_calls() as calls:
-        # The first UpdateItem clears the announcement marker; the second is last_event_at.
+        # The first UpdateItem is the lead; the second is last_event_at.
         calls.fail_next("dynamodb.UpdateItem", "InternalServerError", after=1)
         response = webhook.deliver("comment.update", "open-id-alpha", comment_content())
     assert status_of(response) == (200, "accepted")
-    assert len(aws.items("LeadsTable")) == 1
+    assert len(stored_leads(aws)) == 1
     assert '"LastEventUpdateFailed":[1.0]' in capsys.readouterr().out
 
 
@@ -199,12 +245,11 @@ def test_a_failed_last_event_update_does_not_fail_the_delivery(webhook, alpha, a
     [
         ("dynamodb.Query", 0, (503, "temporarily_unavailable")),
         ("dynamodb.PutItem", 0, (503, "temporarily_unavailable")),
-        ("events.PutEvents", 0, (503, "temporarily_unavailable")),
-        ("dynamodb.UpdateItem", 0, (200, "accepted")),  # clearing the marker
+        ("dynamodb.UpdateItem", 0, (503, "temporarily_unavailable")),  # the lead
         ("dynamodb.UpdateItem", 1, (200, "accepted")),  # last_event_at
     ],
 )
-def test_a_timeout_at_any_call_is_never_a_500_and_the_lead_is_announced(
+def test_a_timeout_at_any_call_is_never_a_500_and_the_lead_is_announced_once(
     webhook, alpha, aws, bus, tiktok_state, call, after, expected
 ):
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
@@ -213,21 +258,9 @@ def test_a_timeout_at_any_call_is_never_a_500_and_the_lead_is_announced(
         assert status_of(webhook.deliver_body(body)) == expected
         if expected[0] == 503:
             assert status_of(webhook.deliver_body(body))[0] == 200
-    # Once, except where the marker could not be cleared: that lead is announced again when its
-    # lease ends (at least once).
     assert len(bus.received()) == 1
-    assert len(aws.items("LeadsTable")) == 1
-
-
-def test_a_failed_marker_clear_still_answers_accepted(webhook, alpha, aws, bus, tiktok_state, capsys):
-    # The lead is on the bus; the marker left behind only means a late duplicate announcement.
-    with recording_aws_calls() as calls:
-        calls.fail_next("dynamodb.UpdateItem", "InternalServerError")
-        response = webhook.deliver("comment.update", "open-id-alpha", comment_content())
-    assert status_of(response) == (200, "accepted")
-    assert len(bus.received()) == 1
-    assert len(pending_announcements(aws.items("LeadsTable"))) == 1
-    assert '"LeadAnnounceClearFailed":[1.0]' in capsys.readouterr().out
+    [lead] = stored_leads(aws)
+    assert lead["interaction_count"] == 1
 
 
 def test_last_event_at_is_written_at_most_once_a_minute_and_never_backwards(
@@ -240,7 +273,7 @@ def test_last_event_at_is_written_at_most_once_a_minute_and_never_backwards(
         [item] = aws.items("IntegrationsTable")
         return str(item["last_event_at"]["S"])
 
-    def deliver(comment_id: int) -> list[str]:
+    def deliver(comment_id: int) -> list[str]:  # the lead write and last_event_at
         with calls.measure() as made:
             body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content(comment_id))
             assert (
@@ -249,10 +282,10 @@ def test_last_event_at_is_written_at_most_once_a_minute_and_never_backwards(
         return [c for c in made if c == "dynamodb.UpdateItem"]
 
     with recording_aws_calls() as calls:
-        assert len(deliver(1)) == 2  # marker clear + the first last_event_at
+        assert len(deliver(1)) == 2  # the lead + the first last_event_at
         first = last_event_at()
         moving.advance(30)
-        assert len(deliver(2)) == 1  # fresh: only the marker clear
+        assert len(deliver(2)) == 1  # fresh: only the lead
         assert last_event_at() == first
         moving.advance(31)
         assert len(deliver(3)) == 2
@@ -276,8 +309,9 @@ def test_a_failed_high_intent_flag_is_retried_to_completion(webhook, alpha, aws,
         calls.fail_next("dynamodb.UpdateItem", "InternalServerError")
         assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
         assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
-    [item] = aws.items("LeadsTable")
-    assert item["high_intent"] == {"BOOL": True}
+    [lead] = stored_leads(aws)
+    assert lead["high_intent"] is True
+    assert stored_interactions(aws)[0]["high_intent"] is True
 
 
 def test_a_failed_secret_delete_on_removal_is_finished_by_the_redelivery(webhook, alpha, aws, tiktok_state):
@@ -328,35 +362,39 @@ def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, ti
         measure(
             "accepted, last_event_at stale", "comment.update", "open-id-alpha", comment_content(7), "accepted"
         )
-        calls.fail_next("events.PutEvents", "InternalException")
-        measure("publish failed", "comment.update", "open-id-alpha", comment_content(8),
+        calls.fail_next("dynamodb.UpdateItem", "InternalServerError")
+        measure("lead write failed", "comment.update", "open-id-alpha", comment_content(8),
                 "temporarily_unavailable")  # fmt: skip
-        measure("redelivery completes the announcement", "comment.update", "open-id-alpha", comment_content(8),
-                "duplicate")  # fmt: skip
+        measure("redelivery finishes the lead", "comment.update", "open-id-alpha", comment_content(8),
+                "accepted")  # fmt: skip
         connect(load_function, lambda_context, tiktok, workspace="ws-2", open_id="open-id-alpha")
         measure("accepted, 2 workspaces", "comment.update", "open-id-alpha", comment_content(6), "accepted")
         measure("duplicate, 2 workspaces", "comment.update", "open-id-alpha", comment_content(6), "duplicate")
         measure("authorization.removed, 2 workspaces", "authorization.removed", "open-id-alpha", {"reason": 1},
                 "accepted")  # fmt: skip
 
-    q, put, upd, pub = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem", "events.PutEvents"
+    q, put, upd = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem"
+    sm = "secretsmanager.GetSecretValue"
     assert measured == {
-        # A new integration has no last_event_at yet: the first event writes it.
-        "accepted, cold container": ["secretsmanager.GetSecretValue", q, put, pub, upd, upd],
-        "accepted": [q, put, pub, upd],
-        "duplicate": [q, put],
-        "high intent, lead exists": [q, put, upd],
-        "hide a captured comment": [q, upd],
+        # Cold: the app credentials and the person key; a new integration has no last_event_at yet.
+        "accepted, cold container": [sm, q, sm, put, upd, upd],
+        # The interaction, then its lead; nothing is published from here (the table's stream is).
+        "accepted": [q, put, upd],
+        # The lead write runs again and is refused as counted: a first delivery that died between
+        # the two writes is finished by its redelivery, never lost.
+        "duplicate": [q, put, upd],
+        # The same interaction, now high intent: the lead refuses a second count, both get the flag.
+        "high intent, lead exists": [q, put, upd, upd, upd],
+        "hide a captured comment": [q, upd, upd],
         "ignored: unknown account": [q],
         "ignored: event type": [],
         "rejected: bad signature": [],
-        "accepted, last_event_at stale": [q, put, pub, upd, upd],
-        # PutEvents fails; the lead is handed back (due now) so the redelivery can take it over.
-        "publish failed": [q, put, pub, upd],
-        "redelivery completes the announcement": [q, put, upd, pub, upd],
+        "accepted, last_event_at stale": [q, put, upd, upd],
+        "lead write failed": [q, put, upd],
+        "redelivery finishes the lead": [q, put, upd],
         # ws-2 is new (its last_event_at is written); ws-1's is fresh.
-        "accepted, 2 workspaces": [q, put, put, pub, upd, upd, upd],
-        "duplicate, 2 workspaces": [q, put, put],
+        "accepted, 2 workspaces": [q, put, upd, put, upd, upd],
+        "duplicate, 2 workspaces": [q, put, upd, put, upd],
         "authorization.removed, 2 workspaces": [
             q,
             upd,

@@ -93,10 +93,13 @@ def _again(capture: Capture, lead_id: str, existing: Interaction) -> Result:
     if existing.moved_to is not None:
         return Result("duplicate")  # merged away; its lead has it
     outcome = "duplicate" if _touch(capture, lead_id, existing) is None else "accepted"
-    flag = capture.high_intent and not existing.high_intent
-    if flag and lead_store.flag_interaction_high_intent(lead_id, existing.interaction_id):
+    # TikTok's high-intent flag on a comment that made an interaction: the same interaction, now
+    # high intent (no new interaction, so the delivery is still a duplicate).
+    if capture.high_intent:
+        # Both flags are conditional writes: a redelivery after a failure between them finishes.
+        if not existing.high_intent:
+            lead_store.flag_interaction_high_intent(lead_id, existing.interaction_id)
         lead_store.flag_lead_high_intent(lead_id)
-        outcome = "accepted"
     return Result(outcome)
 
 

@@ -38,7 +38,8 @@ class LeadConflict(Exception):
 
 
 def _table() -> tuple[Any, str]:
-    # The table's own client, shared with PynamoDB's model operations (one client per container).
+    # The table's own client, shared with PynamoDB's model operations: every operation here goes
+    # through the Lead model's connection (interactions included), so a container makes one client.
     model = leads()
     return model._get_connection().connection.client, model.Meta.table_name
 
@@ -70,7 +71,7 @@ def put_interaction(item: Interaction) -> Interaction | None:
 def flag_interaction_high_intent(lead_id: str, interaction_id: str) -> bool:
     """Mark a stored interaction high-intent; whether it changed (False: already, or absent)."""
     try:
-        interactions()._get_connection().update_item(
+        leads()._get_connection().update_item(
             lead_pk(lead_id),
             range_key=interaction_sk(interaction_id),
             actions=[Interaction.high_intent.set(True)],
@@ -89,7 +90,7 @@ def set_interaction_state(lead_id: str, interaction_id: str, state: str, *, at_m
     interaction or a newer action won."""
     try:
         result = (
-            interactions()
+            leads()
             ._get_connection()
             .update_item(
                 lead_pk(lead_id),
