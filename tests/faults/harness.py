@@ -26,12 +26,12 @@ from urllib.parse import parse_qsl, urlsplit
 import responses
 
 from orcapulse_local.tiktok_state import TikTokState
-from tests.support.deployment import FRONTEND_URL
+from tests.support.deployment import CONTEXT, FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
 from tests.support.faults import LOST, Call, ExternalCalls, external_calls
 from tests.support.functions import import_function
 from tests.support.tiktok_fake import TikTokFake
-from tests.support.webhooks import BusCapture, comment_content
+from tests.support.webhooks import BusCapture, comment_content, interaction_items, lead_items, lead_stream
 
 CALLBACK_PATH = "/integrations/tiktok/oauth/callback"
 CALLBACK_REASONS = {
@@ -483,27 +483,29 @@ class TokenRefresh(Scenario):
 
 class AcceptedWebhook(Scenario):
     """POST /webhooks/tiktok: a signed comment for an account two workspaces connected (a cold
-    container). The lead of each workspace is put, announced on the bus, and its marker cleared."""
+    container). Each workspace gets the commenter's lead with one interaction; the table's stream,
+    read afterwards as Lambda's event source mapping reads it, announces each lead once."""
 
     name = "webhook"
     expected: Expectations = {
-        # A failed marker clear: the lead is stored and announced; only its bookkeeping is left,
-        # and the backstop announces it again once the marker's lease ends (at least once).
-        "dynamodb.UpdateItem(LeadsTable)": (200, "accepted"),
         # last_event_at is bookkeeping on the integration: best effort.
         "dynamodb.UpdateItem(IntegrationsTable)": (200, "accepted"),
     }
 
     def setup(self, env: Env) -> dict[str, Any]:
-        from orcapulse_tiktok.models.lead import lead_id_for
+        from orcapulse_tiktok.people import handle_key, lead_id_for
 
         content = comment_content(7321234567890123457)
         integration_ids = [connected(env, workspace) for workspace in WORKSPACES]
         cold_container()
+        publisher = env.functions("lead_publisher")
+        stream = lead_stream(
+            CONTEXT.resources["LeadsTable"]["Ref"], lambda event: publisher.lambda_handler(event, env.context)
+        )
         return {
             "body": env.state.envelope("comment.update", OPEN_ID, content),
-            "leads": {lead_id_for(i, f"comment:{content['comment_id']}") for i in integration_ids},
-            "bus": BusCapture(env.aws.event_bus),
+            "leads": {lead_id_for(i, handle_key(str(content["unique_identifier"]))) for i in integration_ids},
+            "bus": BusCapture(env.aws.event_bus, pump=stream.pump),
             "announced": Counter(),
         }
 
@@ -521,7 +523,7 @@ class AcceptedWebhook(Scenario):
         return http_outcome(response, error_code(response))
 
     def _leads(self, env: Env) -> dict[str, dict[str, Any]]:
-        return {i["lead_id"]["S"]: i for i in env.aws.items("LeadsTable")}
+        return {i["lead_id"]["S"]: i for i in lead_items(env.aws.items("LeadsTable"))}
 
     def _announced(self, ctx: dict[str, Any]) -> Counter[str]:
         for event in ctx["bus"].received():
@@ -533,32 +535,15 @@ class AcceptedWebhook(Scenario):
         stored = self._leads(env)
         announced = self._announced(ctx)
         assert set(stored) <= ctx["leads"], "a lead nobody asked for"
-        assert set(announced) <= set(stored), "an announcement of a lead that is not stored"
+        assert set(announced) == set(stored), "a stored lead not announced, or an announcement of nothing"
         assert all(n == 1 for n in announced.values()), f"announced twice: {announced}"
-        # A stored lead is always either announced or findable as pending: none can be lost.
-        lost = [i for i, item in stored.items() if i not in announced and "announce_pending" not in item]
-        assert not lost, f"stored, not announced and not pending: {lost}"
+        assert all(int(item["interaction_count"]["N"]) == 1 for item in stored.values())
         if outcome.status == 200:
             assert set(stored) == ctx["leads"]
 
     def rerun(self, env: Env, ctx: dict[str, Any], first: Outcome) -> Outcome:
         cold_container()
-        again = self.run(env, ctx)
-        # Then the scheduled backstop, once every marker's lease is over: whatever is still
-        # pending is announced now.
-        from orcapulse_tiktok import announce, clock
-
-        real = time.time
-
-        def after_the_lease() -> float:
-            return real() + announce.LEASE_MS / 1000 + 5
-
-        cold_container()
-        with mock.patch.object(clock, "now", after_the_lease):
-            ctx["sweep"] = env.functions("lead_publisher").lambda_handler(
-                {"execution_id": "fault-matrix"}, env.context
-            )
-        return again
+        return self.run(env, ctx)
 
     def after_rerun(self, env: Env, ctx: dict[str, Any], first: Outcome, again: Outcome) -> None:
         assert again.status == 200, again
@@ -566,23 +551,11 @@ class AcceptedWebhook(Scenario):
         assert_storage_clean(env)
         stored = self._leads(env)
         assert set(stored) == ctx["leads"], "the retry did not leave exactly one lead per workspace"
-        assert not [i for i, item in stored.items() if "announce_pending" in item], "a lead is still pending"
+        assert all(int(item["interaction_count"]["N"]) == 1 for item in stored.values()), "counted twice"
+        interactions = interaction_items(env.aws.items("LeadsTable"))
+        assert len(interactions) == len(ctx["leads"]), "not one interaction per workspace"
         announced = self._announced(ctx)
-        assert set(announced) == ctx["leads"], f"not every lead was announced: {announced}"
-        injected = ctx.get("injected")
-        if (
-            injected is not None
-            and injected.label == "dynamodb.UpdateItem(LeadsTable)"
-            and ctx["fault"] != LOST
-        ):
-            # The lead whose marker was not cleared is announced again by the backstop.
-            assert sorted(announced.values()) == [1, 2], announced
-        elif _lost_at(ctx, "events.PutEvents(LeadsEventBus)"):
-            # EventBridge took the events but the answer was lost: the redelivery announces them
-            # again (at least once; consumers deduplicate on detail.lead_id).
-            assert set(announced.values()) == {2}, announced
-        else:
-            assert set(announced.values()) == {1}, f"announced more than once: {announced}"
+        assert announced == Counter({lead: 1 for lead in ctx["leads"]}), f"not announced once: {announced}"
 
 
 def _lost_at(ctx: dict[str, Any], label: str) -> bool:
