@@ -105,7 +105,18 @@ def list_social_leads(
     operation_id="getSocialLead",
     summary="One social lead of the workspace; its ETag is its version",
     tags=["social-leads"],
-    responses={200: json_content(LeadOut, "The lead"), **error_responses(400, 401, 403, 404, 503)},
+    responses={
+        200: {
+            **json_content(LeadOut, "The lead"),
+            "headers": {
+                "ETag": {
+                    "description": 'The lead\'s version, quoted (`"3"`): the `If-Match` of a later change',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **error_responses(400, 401, 403, 404, 503),
+    },
 )
 def get_social_lead(lead_id: str) -> Response[str]:
     # No parameters to misspell here: stray ones (a cache buster) are ignored, as on /platforms.
