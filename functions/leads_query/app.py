@@ -1,4 +1,5 @@
-"""The social-leads read API: GET /social-leads, /social-leads/{lead_id}, /integrations, /platforms."""
+"""The social-leads read API: GET /social-leads, /social-leads/{lead_id}[/interactions], /integrations,
+/platforms."""
 
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import BadRequest
 from orcapulse_tiktok.http import current_caller, json_response, make_resolver
 from orcapulse_tiktok.integrations import list_integrations
-from orcapulse_tiktok.leads import LeadFilters, get_lead, list_interactions, list_leads
+from orcapulse_tiktok.leads import LeadFilters, LeadMerged, get_lead, list_interactions, list_leads
 from orcapulse_tiktok.observability import logger, metrics, tracer
 from orcapulse_tiktok.platforms import platform_configuration
 from orcapulse_tiktok.schemas import (
@@ -38,6 +39,13 @@ from orcapulse_tiktok.schemas import (
 app = make_resolver(enable_validation=True, require_caller=True)
 
 
+@app.exception_handler(LeadMerged)
+def _merged(exc: LeadMerged) -> Response[str]:
+    # The one error that says more than code and message: where the person's lead went.
+    error = {"code": exc.code, "message": exc.message, "merged_into": exc.merged_into}
+    return json_response(exc.status, {"error": error})
+
+
 def _reject_unknown(*known: str) -> None:
     # A misspelt filter must not silently widen the result.
     unknown = sorted(set(app.current_event.query_string_parameters or {}) - set(known))
@@ -49,21 +57,30 @@ def _reject_unknown(*known: str) -> None:
 @app.get(
     "/social-leads",
     operation_id="listSocialLeads",
-    summary="List the workspace's social leads, newest first",
+    summary="List the workspace's social leads, most recent activity first",
     tags=["social-leads"],
     responses={200: json_content(LeadPageOut, "One page of leads"), **error_responses(400, 401, 403, 503)},
 )
 def list_social_leads(
     platform: Annotated[PlatformId | None, Query(description="Only this platform's leads")] = None,
-    capture_source: Annotated[CaptureSourceId | None, Query(description="Only leads of this source")] = None,
+    capture_source: Annotated[
+        CaptureSourceId | None, Query(description="Only leads with an interaction of this source")
+    ] = None,
     status: Annotated[LeadStatus | None, Query(description="Only leads in this status")] = None,
     integration_id: Annotated[IntegrationId | None, Query(description="Only this integration's")] = None,
-    since: Annotated[TimestampParam | None, Query(description="captured_at at or after (ISO 8601)")] = None,
-    until: Annotated[TimestampParam | None, Query(description="captured_at at or before (ISO 8601)")] = None,
+    since: Annotated[
+        TimestampParam | None, Query(description="last_activity_at at or after (ISO 8601)")
+    ] = None,
+    until: Annotated[
+        TimestampParam | None, Query(description="last_activity_at at or before (ISO 8601)")
+    ] = None,
     limit: Annotated[PageLimit, Query(description="Page size, 1-100")] = DEFAULT_LIMIT,
     cursor: Annotated[Cursor | None, Query(description="next_cursor of the previous page")] = None,
     assignee: Annotated[Assignee | None, Query(description="Only leads assigned to this user")] = None,
-    high_intent: Annotated[BooleanParam | None, Query(description="true or false")] = None,
+    high_intent: Annotated[
+        BooleanParam | None,
+        Query(description="true: only leads with a high-intent interaction; false: only leads without"),
+    ] = None,
     label: Annotated[Label | None, Query(description="Only leads with this label")] = None,
 ) -> Response[str]:
     caller = current_caller(app)
@@ -86,13 +103,24 @@ def list_social_leads(
 @app.get(
     "/social-leads/<lead_id>",
     operation_id="getSocialLead",
-    summary="One social lead of the workspace",
+    summary="One social lead of the workspace; its ETag is its version",
     tags=["social-leads"],
-    responses={200: json_content(LeadOut, "The lead"), **error_responses(400, 401, 403, 404, 503)},
+    responses={
+        200: {
+            **json_content(LeadOut, "The lead"),
+            "headers": {
+                "ETag": {
+                    "description": 'The lead\'s version, quoted (`"3"`): the `If-Match` of a later change',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **error_responses(400, 401, 403, 404, 503),
+    },
 )
 def get_social_lead(lead_id: str) -> Response[str]:
+    # No parameters to misspell here: stray ones (a cache buster) are ignored, as on /platforms.
     caller = current_caller(app)
-    _reject_unknown()
     lead = get_lead(caller.workspace_id, lead_id)
     return json_response(200, lead.to_public(), headers={"ETag": f'"{int(lead.version or 0)}"'})
 

@@ -18,9 +18,12 @@ from orcapulse_tiktok.platforms import CAPTURE_SOURCE_IDS, LEAD_STATUSES, PLATFO
 
 from tests.support.deployment import FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
-from tests.support.leads import ReadApi, build_lead, integration_of, save_all
+from tests.support.leads import ReadApi, capture, integration_of, person, set_lifecycle, stored_leads
 
 WS, OTHER = "ws-prop-1", "ws-prop-2"
+BASE_MS = 1_790_000_000_000  # 2026-09-21T14:13:20Z
+ASSIGNEES = ("user-ana", "user-bo")
+LABELS = ("vip", "lisbon")
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
 odd_text = st.one_of(
@@ -37,22 +40,24 @@ def api(load_function, lambda_context, aws) -> ReadApi:
 
 @pytest.fixture
 def seeded(aws):
-    """Leads of every source and status in two workspaces, two integrations each."""
-    made = []
+    """People in two workspaces, two integrations each, through the capture path: commenters, DM
+    senders and both, some high-intent, with every status, two assignees and labels."""
     for ws in (WS, OTHER):
-        for n, (source, status) in enumerate(
-            (s, st_) for s in ("tiktok_comment", "tiktok_dm") for st_ in LEAD_STATUSES
-        ):
+        for n in range(2 * len(LEAD_STATUSES)):
             open_id = "open-id-alpha" if n % 2 else "open-id-beta"
-            made.append(
-                build_lead(
-                    workspace_id=ws,
-                    integration_id=integration_of(ws, open_id),
-                    capture_source=source,
-                    status=status,
+            name = f"{ws}-person-{n}"
+            at = BASE_MS + n * 60_000
+            kinds = ("comment", "dm", "high_intent_comment")
+            items = [
+                capture(
+                    name, workspace_id=ws, integration_id=integration_of(ws, open_id), kind=kind, at_ms=at + k
                 )
-            )
-    return save_all(made)
+                for k, kind in enumerate(kinds[: 1 + n % 3])
+            ]
+            lead_id = person(*items)
+            status = LEAD_STATUSES[n % len(LEAD_STATUSES)]
+            set_lifecycle(lead_id, status=status, assignee=ASSIGNEES[n % 2], labels=LABELS[: n % 3] or None)
+    return stored_leads()
 
 
 def _error_code(response: dict) -> str:
@@ -62,13 +67,19 @@ def _error_code(response: dict) -> str:
 
 
 def _matches(lead: dict, query: dict[str, str]) -> bool:
-    for name in ("platform", "capture_source", "status", "integration_id"):
+    for name in ("platform", "status", "integration_id", "assignee"):
         if name in query and lead[name] != query[name]:
             return False
-    captured = clock.parse_iso(lead["captured_at"])
-    if "since" in query and captured < clock.parse_iso(query["since"]):
+    if "capture_source" in query and query["capture_source"] not in lead["capture_sources"]:
         return False
-    return not ("until" in query and captured > clock.parse_iso(query["until"]))
+    if "high_intent" in query and lead["high_intent"] != (query["high_intent"] == "true"):
+        return False
+    if "label" in query and query["label"] not in lead["labels"]:
+        return False
+    active = clock.parse_iso(lead["last_activity_at"])
+    if "since" in query and active < clock.parse_iso(query["since"]):
+        return False
+    return not ("until" in query and active > clock.parse_iso(query["until"]))
 
 
 filter_values = {
@@ -76,12 +87,15 @@ filter_values = {
     "capture_source": st.sampled_from(CAPTURE_SOURCE_IDS) | odd_text,
     "status": st.sampled_from(LEAD_STATUSES) | odd_text,
     "integration_id": st.sampled_from([integration_of(WS), integration_of(OTHER), "tt_unknown"]) | odd_text,
-    "since": st.sampled_from(["2026-09-21T00:00:00Z", "2026-09-21T12:00:00+02:00", "1970-01-01T00:00:00Z"])
+    "since": st.sampled_from(["2026-09-21T14:20:00Z", "2026-09-21T16:20:00+02:00", "1970-01-01T00:00:00Z"])
     | odd_text,
-    "until": st.sampled_from(["2026-09-21T23:59:59Z", "9999-12-31T23:59:59Z", "2026-09-21T08:00:30Z"])
+    "until": st.sampled_from(["2026-09-21T14:25:00Z", "9999-12-31T23:59:59Z", "2026-09-21T14:13:20Z"])
     | odd_text,
     "limit": st.integers(-5, 200).map(str) | odd_text,
     "cursor": odd_text,
+    "assignee": st.sampled_from([*ASSIGNEES, "nobody"]) | odd_text,
+    "high_intent": st.sampled_from(["true", "false"]) | odd_text,
+    "label": st.sampled_from([*LABELS, "none"]) | odd_text,
 }
 queries = st.fixed_dictionaries({}, optional=filter_values) | st.dictionaries(
     st.sampled_from([*filter_values, "x", "PLATFORM", "limit ", ""]) | any_text, odd_text, max_size=4
@@ -142,8 +156,28 @@ def test_any_lead_id_is_the_own_lead_or_404(api, seeded, lead_id):
 
 def test_no_lead_of_another_workspace_is_ever_readable_by_id(api, seeded):
     for lead in seeded:
-        response = api.get(f"/social-leads/{lead.lead_id}", workspace=WS)
-        assert response["statusCode"] == (200 if lead.workspace_id == WS else 404)
+        for path in (f"/social-leads/{lead.lead_id}", f"/social-leads/{lead.lead_id}/interactions"):
+            response = api.get(path, workspace=WS)
+            assert response["statusCode"] == (200 if lead.workspace_id == WS else 404), path
+
+
+@FUZZ
+@given(
+    query=st.fixed_dictionaries(
+        {}, optional={"limit": st.integers(-5, 200).map(str) | odd_text, "cursor": odd_text}
+    )
+    | st.dictionaries(any_text, odd_text, max_size=3)
+)
+def test_any_interactions_query_is_200_of_the_leads_interactions_or_400(api, seeded, query):
+    lead = next(lead for lead in seeded if lead.workspace_id == WS and lead.interaction_count > 1)
+    response = api.get(f"/social-leads/{lead.lead_id}/interactions", query, workspace=WS)
+    assert response["statusCode"] in (200, 400), (query, response["body"])
+    if response["statusCode"] == 400:
+        assert _error_code(response) in {"invalid_parameter", "invalid_cursor"}
+        return
+    items = json_body(response)["items"]
+    assert items
+    assert {i["lead_id"] for i in items} == {lead.lead_id}
 
 
 def _first_cursor(api: ReadApi, workspace: str, query: dict[str, str]) -> str:

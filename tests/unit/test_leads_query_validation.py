@@ -12,10 +12,10 @@ from tests.support.events import claims, json_body
 from tests.support.leads import (
     LISTING_PARAMETERS,
     ReadApi,
-    build_lead,
+    capture,
     integration_of,
+    person,
     record_dynamodb_calls,
-    save_all,
 )
 
 BAD_VALUES = {
@@ -26,7 +26,11 @@ BAD_VALUES = {
     "since": ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-25T25:00:00Z", "1764057600", "2" * 65],
     "until": ["", "2026-02-30", "2026-11-25T08:00:00+25:00", "now"],
     "limit": ["", "0", "101", "-1", "abc", "1.5", "10.0", " 5", "+5", "1e2", "99999999999999999999", "٣"],
+    "assignee": ["", " user-1", "user-1 ", "a" * 65, "user\x00", "line\nbreak"],
+    "high_intent": ["", "True", "1", "yes", "false "],
+    "label": ["", " vip", "vip ", "b" * 65, "tab\there"],
 }
+BAD_INTERACTION_VALUES = {"limit": ["", "0", "101", "-1", "abc", "1.5", " 5", "+5"]}
 
 
 @pytest.fixture
@@ -63,9 +67,26 @@ def test_unknown_filters_are_400_rather_than_ignored(api):
         assert "Unknown query parameter" in json_body(response)["error"]["message"]
 
 
-def test_routes_without_filters_ignore_stray_parameters(api):
+def test_bad_interaction_paging_is_400_invalid_parameter_and_reads_nothing(api, aws):
+    lead_id = person(capture("someone"))
+    with record_dynamodb_calls() as calls:
+        for name, values in BAD_INTERACTION_VALUES.items():
+            for value in values:
+                response = api.get(f"/social-leads/{lead_id}/interactions", {name: value})
+                assert _error(response) == (400, "invalid_parameter"), (name, value)
+        response = api.get(f"/social-leads/{lead_id}/interactions", {"status": "new"})
+        assert _error(response) == (400, "invalid_parameter")
+        assert "Unknown query parameter" in json_body(response)["error"]["message"]
+    assert calls == []
+    for limit in ("1", "100", "025"):
+        assert api.get(f"/social-leads/{lead_id}/interactions", {"limit": limit})["statusCode"] == 200
+
+
+def test_routes_without_filters_ignore_stray_parameters(api, aws):
     assert api.get("/platforms", {"x": "1"})["statusCode"] == 200
     assert api.get("/social-leads/ld_" + "0" * 26, {"expand": "all"})["statusCode"] == 404
+    lead_id = person(capture("someone"))
+    assert api.get(f"/social-leads/{lead_id}", {"_": "1712345678"})["statusCode"] == 200
 
 
 def test_since_after_until_is_invalid_time_range(api):
@@ -90,6 +111,13 @@ def test_every_valid_enum_value_is_accepted(api):
             assert api.get("/social-leads", {name: value})["statusCode"] == 200, (name, value)
     for limit in ("1", "100", "025"):
         assert api.get("/social-leads", {"limit": limit})["statusCode"] == 200, limit
+    for name, values in (
+        ("high_intent", ("true", "false")),
+        ("assignee", ("user-1", "auth0|5f7c8ec7")),
+        ("label", ("vip", "a label")),
+    ):
+        for value in values:
+            assert api.get("/social-leads", {name: value})["statusCode"] == 200, (name, value)
     for stamp in (
         "2026-11-25",
         "2026-11-25T08:00:00",
@@ -100,7 +128,14 @@ def test_every_valid_enum_value_is_accepted(api):
 
 
 @pytest.mark.parametrize(
-    "path", ["/social-leads", "/social-leads/ld_" + "0" * 26, "/integrations", "/platforms"]
+    "path",
+    [
+        "/social-leads",
+        "/social-leads/ld_" + "0" * 26,
+        "/social-leads/ld_" + "0" * 26 + "/interactions",
+        "/integrations",
+        "/platforms",
+    ],
 )
 def test_every_route_needs_a_user_and_a_workspace(api, path):
     assert _error(api.get(path, authorized=False)) == (401, "unauthorized")
@@ -114,6 +149,7 @@ def test_every_route_needs_a_user_and_a_workspace(api, path):
 
 def test_an_unknown_route_is_404_in_the_error_shape(api):
     assert _error(api.get("/social-leads/a/b")) == (404, "route_not_found")
+    assert _error(api.get("/social-leads/a/interactions/b")) == (404, "route_not_found")
 
 
 @settings(
@@ -127,7 +163,16 @@ def test_an_unknown_route_is_404_in_the_error_shape(api):
         st.one_of(
             st.text(max_size=40),
             st.sampled_from(
-                [*PLATFORM_IDS, *CAPTURE_SOURCE_IDS, *LEAD_STATUSES, "25", "2026-11-25T08:00:00Z"]
+                [
+                    *PLATFORM_IDS,
+                    *CAPTURE_SOURCE_IDS,
+                    *LEAD_STATUSES,
+                    "25",
+                    "2026-11-25T08:00:00Z",
+                    "true",
+                    "false",
+                    "user-1",
+                ]
             ),
             st.from_regex(r"[0-9]{1,4}", fullmatch=True),
         ),
@@ -143,7 +188,8 @@ def test_no_input_makes_a_5xx(api, query):
 
 def test_integration_filter_values_reach_only_the_workspace(api, aws):
     mine = integration_of("ws-1")
-    save_all([build_lead(workspace_id="ws-1", integration_id=mine), build_lead(workspace_id="ws-2")])
+    person(capture(workspace_id="ws-1", integration_id=mine))
+    person(capture(workspace_id="ws-2"))
     theirs = integration_of("ws-2")
     _, body = api.leads(integration_id=theirs)
     assert body == {"items": [], "next_cursor": None}

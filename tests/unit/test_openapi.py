@@ -32,6 +32,7 @@ def test_it_documents_every_route_of_the_read_api(generated):
     assert operations == {
         ("/social-leads", "get"): "listSocialLeads",
         ("/social-leads/{lead_id}", "get"): "getSocialLead",
+        ("/social-leads/{lead_id}/interactions", "get"): "listSocialLeadInteractions",
         ("/integrations", "get"): "listIntegrations",
         ("/platforms", "get"): "getPlatforms",
     }
@@ -40,7 +41,7 @@ def test_it_documents_every_route_of_the_read_api(generated):
 
 
 def test_errors_are_documented_in_the_one_error_shape(generated):
-    for item in generated["paths"].values():
+    for path, item in generated["paths"].items():
         for operation in item.values():
             responses = operation["responses"]
             assert "422" not in responses  # validation errors are 400 here
@@ -56,7 +57,11 @@ def test_errors_are_documented_in_the_one_error_shape(generated):
                     continue
                 ref = schema["$ref"]
                 assert (ref == "#/components/schemas/ErrorBody") == (status != "200"), (status, ref)
+            assert ("404" in responses) == ("{lead_id}" in path), path  # the routes that name a lead
     assert "HTTPValidationError" not in generated["components"]["schemas"]
+    detail = generated["components"]["schemas"]["ErrorDetail"]
+    assert detail["required"] == ["code", "message"]
+    assert "merged_into" in detail["properties"]  # lead_merged says where the person went
 
 
 def _enum(parameter: dict) -> list[str]:
@@ -73,6 +78,17 @@ def test_parameters_carry_the_platform_configuration_enums_and_limits(generated)
     assert params["limit"]["schema"]["maximum"] == 100
     assert params["limit"]["schema"]["default"] == 25
     assert not any(p["required"] for p in params.values())
+    assert _enum(params["high_intent"]) == ["true", "false"]
+    assert "last_activity_at" in params["since"]["description"]
+    assert "last_activity_at" in params["until"]["description"]
+    paging = {
+        p["name"]: p for p in generated["paths"]["/social-leads/{lead_id}/interactions"]["get"]["parameters"]
+    }
+    assert list(paging) == ["lead_id", "limit", "cursor"]
+    assert paging["lead_id"]["in"] == "path"
+    assert paging["limit"]["schema"]["maximum"] == 100
+    lead = generated["paths"]["/social-leads/{lead_id}"]["get"]["responses"]["200"]
+    assert set(lead["headers"]) == {"ETag"}
     [integrations_platform] = generated["paths"]["/integrations"]["get"]["parameters"]
     assert _enum(integrations_platform) == list(PLATFORM_IDS)
     json.dumps(generated)  # plain JSON all the way down

@@ -112,8 +112,11 @@ def test_every_granted_index_exists_on_its_table():
                 if "/index/" not in text:
                     continue
                 table, index = text.removeprefix("${").split(".Arn}/index/")
+                props = tables[table]["Properties"]
                 names = {
-                    i["IndexName"] for i in tables[table]["Properties"].get("GlobalSecondaryIndexes", [])
+                    i["IndexName"]
+                    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+                    for i in props.get(kind, [])
                 }
                 assert index in names, (logical, text)
 
@@ -133,14 +136,20 @@ def test_only_the_user_routes_and_nothing_else_trust_the_jwt_claims():
         assert "current_caller(app)" in code, logical
 
 
-def test_the_read_api_may_query_exactly_the_listing_indexes_it_uses():
+def test_the_read_api_may_query_exactly_the_listing_and_timeline_indexes():
+    """The leads table is read by key (GetItem) and through its two read indexes only: never a
+    Query of the base table, never a Scan, never a write."""
     from orcapulse_tiktok.data import leads
 
-    granted = {
-        _text(resource).rsplit("/index/", 1)[1]
-        for statement in _statements(function_spec(TEMPLATE, "LeadsQueryFunction"))
-        if "dynamodb:Query" in statement["Action"]
+    statements = list(_statements(function_spec(TEMPLATE, "LeadsQueryFunction")))
+    on_leads = [
+        (action, _text(resource))
+        for statement in statements
+        for action in statement["Action"]
         for resource in _resources(statement)
-        if "LeadsTable" in _text(resource) and "/index/" in _text(resource)
-    }
-    assert granted == {"by_workspace"} | {index for _, index, _, _ in leads.LISTING_INDEXES}
+        if "LeadsTable" in _text(resource)
+    ]
+    queried = {text.rsplit("/index/", 1)[1] for action, text in on_leads if action == "dynamodb:Query"}
+    assert queried == {leads.ACTIVITY_INDEX, leads.TIME_INDEX} == {"by_activity", "by_time"}
+    assert all("/index/" in text for action, text in on_leads if action == "dynamodb:Query")
+    assert {action for action, _ in on_leads} == {"dynamodb:GetItem", "dynamodb:Query"}

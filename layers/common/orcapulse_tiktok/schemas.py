@@ -141,6 +141,9 @@ class _Documented(BaseModel):
 class ErrorDetail(_Documented):
     code: str = Field(description="Stable, machine-readable error code")
     message: str
+    merged_into: str | None = Field(
+        default=None, description="With `lead_merged` only: the lead the person's interactions moved to"
+    )
 
 
 class ErrorBody(_Documented):
