@@ -222,7 +222,7 @@ class WriteTap:
 
 
 @contextlib.contextmanager
-def _stack() -> Iterator[dict[str, Shape]]:
+def stack() -> Iterator[dict[str, Shape]]:
     """moto with the template's tables and the person-key secret; the functions' environment."""
     import boto3
     from moto import mock_aws
@@ -278,32 +278,37 @@ TEXT = "Hi! Is the jacket from your video still available in size M? Do you ship
 
 
 def new_design() -> dict[str, list[Priced]]:
-    """The writes of each kind of event, priced. A person with ten interactions already stands for
-    a lead that has grown its idempotency set (``counted``) and its capture sources."""
+    """The writes of each kind of event, priced (``priced_events`` in a stack of its own)."""
+    with stack() as shapes:
+        return priced_events(shapes)
+
+
+def priced_events(shapes: dict[str, Shape]) -> dict[str, list[Priced]]:
+    """The writes of each kind of event, priced, in a running ``stack``. A person with ten
+    interactions already stands for a lead that has grown its idempotency set (``counted``)."""
     from orcapulse_tiktok.interactions import record
 
     base = 1_780_000_000_000
     out: dict[str, list[Priced]] = {}
-    with _stack() as shapes:
-        tap = WriteTap(shapes)
-        with tap.installed():
-            with tap.event() as writes:
-                record(_comment(1, "lisbon_buyer", base, TEXT))
-            out["new person"] = writes
-            with tap.event() as writes:
-                record(_comment(2, "lisbon_buyer", base + 60_000, TEXT))
-            out["new interaction, known person"] = writes
-            for n in range(3, 11):
-                record(_comment(n, "lisbon_buyer", base + n * 60_000, TEXT))
-            with tap.event() as writes:
-                record(_comment(11, "lisbon_buyer", base + 11 * 60_000, TEXT))
-            out["new interaction, person with 10"] = writes
-            with tap.event() as writes:
-                record(_comment(5, "lisbon_buyer", base + 5 * 60_000, TEXT))
-            out["duplicate delivery"] = writes
-            with tap.event() as writes:
-                record(_comment(12, "lisbon_buyer", base - 60_000, TEXT))
-            out["late event, older than all"] = writes
+    tap = WriteTap(shapes)
+    with tap.installed():
+        with tap.event() as writes:
+            record(_comment(1, "lisbon_buyer", base, TEXT))
+        out["new person"] = writes
+        with tap.event() as writes:
+            record(_comment(2, "lisbon_buyer", base + 60_000, TEXT))
+        out["new interaction, known person"] = writes
+        for n in range(3, 11):
+            record(_comment(n, "lisbon_buyer", base + n * 60_000, TEXT))
+        with tap.event() as writes:
+            record(_comment(11, "lisbon_buyer", base + 11 * 60_000, TEXT))
+        out["new interaction, person with 10"] = writes
+        with tap.event() as writes:
+            record(_comment(5, "lisbon_buyer", base + 5 * 60_000, TEXT))
+        out["duplicate delivery"] = writes
+        with tap.event() as writes:
+            record(_comment(12, "lisbon_buyer", base - 60_000, TEXT))
+        out["late event, older than all"] = writes
     return out
 
 
