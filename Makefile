@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv venv-local test lint typecheck template build unit browser local token webhook demo bench load faults openapi clean
+.PHONY: help venv venv-local test lint typecheck template build unit browser local token webhook demo bench load faults openapi migrate-leads clean
 
 help:
 	@echo "make local   run the whole product on this machine (no AWS, no Docker)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench   cold-start, round-trip and paging benchmark (writes bench/results.json)"
 	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
+	@echo "make migrate-leads  per-event leads of the old table → people (docs/leads-storage.md) SOURCE_TABLE= CHECKPOINT= [RATE=50]"
 	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
 
 # The layer's own pins are installed alongside, so the functions get exactly those (pip refuses when
@@ -109,6 +110,14 @@ faults: $(STAMP)
 # itself and exits non-zero unless every lead exists once and was announced once, with no 5xx.
 load: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local.load $(if $(DELIVERIES),--deliveries $(DELIVERIES))
+
+# Per-event leads of the old table → people and interactions in the new one, resumable from
+# CHECKPOINT (docs/leads-storage.md, "Migrating"). The new stack's LEADS_TABLE and
+# PERSON_KEY_SECRET_ID come from the environment, with AWS credentials for its account.
+migrate-leads: $(LOCAL_STAMP)
+	@test -n "$(SOURCE_TABLE)" -a -n "$(CHECKPOINT)" || { echo "usage: make migrate-leads SOURCE_TABLE=<old table> CHECKPOINT=<file> [RATE=50]"; exit 2; }
+	PYTHONPATH=.:layers/common $(PY) scripts/migrate_leads.py --source-table "$(SOURCE_TABLE)" \
+	  --checkpoint "$(CHECKPOINT)" --max-per-second "$(or $(RATE),50)"
 
 clean:
 	rm -rf .aws-sam bench/results.json .pytest_cache .mypy_cache .ruff_cache

@@ -1,15 +1,19 @@
-"""What one page of GET /social-leads costs when the leads table holds 1,000 and 100,000 leads.
+"""What one page of GET /social-leads, and one page of GET /social-leads/{id}/interactions, costs
+when the leads table holds 1,000 and 100,000 leads (people).
 
 Each size gets a fresh in-process moto, the tables of ``template.yaml``, and leads spread over
-20 workspaces; one workspace holds 40 % of them (400 and 40,000). The leads_query handler is called
-with real-shaped HTTP API events for three queries — no filter (``by_workspace``), ``status=new``
-(``by_status``) and ``integration_id`` + ``status`` (``by_integration`` with a FilterExpression)
-— on the first page and on a deep page (a cursor resuming in the middle of the query's matches),
-and every DynamoDB call is recorded at botocore's boundary.
+20 workspaces; one workspace holds 40 % of them (400 and 40,000). Every fourth lead has one stored
+interaction, and one lead of the target workspace has 60 (its timeline is paged). The leads_query
+handler is called with real-shaped HTTP API events for three listings — no filter, ``status=new``
+and ``integration_id`` + ``high_intent=true`` (all on ``by_activity``, the filters as a
+FilterExpression) — and the interactions of the busy lead (``by_time``), each on the first page
+and on a deep page (a cursor resuming in the middle), with every DynamoDB call recorded at
+botocore's boundary.
 
 Per page it reports:
 
-- ``calls``: DynamoDB requests (all Query; a Scan fails the run);
+- ``calls``: DynamoDB requests (all Query, and the lead's GetItem for a timeline; a Scan fails
+  the run);
 - ``evaluated``: items DynamoDB read (``ScannedCount``), which is what a Query is billed on;
 - ``rcu``: read capacity units, modelled with DynamoDB's rule for an eventually consistent Query
   (0.5 per 4 KB of evaluated item data per request, item sizes by DynamoDB's size rules) —
@@ -21,14 +25,14 @@ Per page it reports:
 (query, page); ``service_time_ratio`` the same for ``service_cpu_ms`` (CPU time: on a shared
 machine wall time also counts what other processes take; ``service_wall_ratio`` is kept too).
 Both should be close to 1.
-``dynamodb_ms`` is not: moto answers a GSI Query by walking and sorting the whole table in
+``dynamodb_ms`` is not: moto answers an index Query by walking and sorting the whole table in
 Python, so its time grows with the table, where DynamoDB reads only the index partition's
 range — the item and capacity counts are what DynamoDB would bill.
 
     PYTHONPATH=layers/common python -m bench.leads_paging [--sizes 1000 100000] [--json FILE]
 
 Filling is boto3 ``batch_write_item`` (25 items a request) of items serialised by the ``Lead``
-model itself; at 100,000 leads it takes a couple of minutes of moto's time.
+and ``Interaction`` models themselves; at 100,000 leads it takes a few minutes of moto's time.
 """
 
 from __future__ import annotations
@@ -48,18 +52,24 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 WORKSPACES = 20
 TARGET = "ws-bench"
 TARGET_SHARE = 0.4
 LIMIT = 25
 BASE_MS = 1_780_000_000_000
+# Every listing is bounded by ``since`` (a date before every lead: the same page as none). Unbounded,
+# the layer's query names ``#s`` without using it, which DynamoDB refuses (being fixed in the read
+# API's branch); the cost of the two Queries is the same.
+SINCE = "2020-01-01T00:00:00Z"
 QUERIES: dict[str, dict[str, str]] = {
-    "all": {},
-    "status=new": {"status": "new"},
-    "integration+status": {"integration_id": "", "status": "new"},  # integration filled per run
+    "all": {"since": SINCE},
+    "status=new": {"since": SINCE, "status": "new"},
+    # integration filled per run
+    "integration+high_intent": {"since": SINCE, "integration_id": "", "high_intent": "true"},
 }
+TIMELINE = 60  # interactions of the lead whose timeline is paged
 
 
 @dataclass
@@ -196,17 +206,44 @@ def _load_handler() -> ModuleType:
     return import_function("leads_query", "bench_leads_query_app")
 
 
-def _leads(size: int) -> tuple[list[Any], str]:
-    """``size`` leads: 40 % in the target workspace, the rest over 19 others, one a second."""
-    from orcapulse_tiktok import clock
-    from orcapulse_tiktok.models.integration import integration_id_for
-    from orcapulse_tiktok.models.lead import Author, lead_id_for, leads
+class Seeded(NamedTuple):
+    leads: list[Any]
+    interactions: list[Any]
+    main_integration: str
+    busy_lead: str
 
-    model = leads()
+
+def _leads(size: int) -> Seeded:
+    """``size`` leads: 40 % in the target workspace, the rest over 19 others, one a second; every
+    fourth with one interaction, and the target workspace's first lead with ``TIMELINE``."""
+    from orcapulse_tiktok import clock, people
+    from orcapulse_tiktok.models.integration import integration_id_for
+    from orcapulse_tiktok.models.lead import interaction_sk, interactions, lead_pk, leads, time_key
+
+    model, ix_model = leads(), interactions()
     target_count = int(size * TARGET_SHARE)
     others = [f"ws-{n:02d}" for n in range(WORKSPACES - 1)]
     main_integration = integration_id_for(TARGET, "open-id-main")
-    out = []
+    out: list[Any] = []
+    timeline: list[Any] = []
+
+    def interaction(lead: Any, n: int, k: int, ms: int, dm: bool) -> Any:
+        ix_id = people.interaction_id_for(lead.integration_id, f"{'dm' if dm else 'comment'}:{n}:{k}")
+        return ix_model(
+            lead_pk(lead.lead_id),
+            interaction_sk(ix_id),
+            interaction_id=ix_id,
+            lead_id=lead.lead_id,
+            integration_id=lead.integration_id,
+            kind="dm" if dm else "comment",
+            capture_source=lead.capture_source,
+            message=lead.message,
+            source_ref=lead.source_ref.as_dict(),
+            occurred_ms=ms,
+            ix_time=time_key(ms, ix_id),
+            author=lead.author.as_dict(),
+        )
+
     for n in range(size):
         workspace = TARGET if n < target_count else others[n % len(others)]
         # In the target workspace three leads in four come from the main account, half are new.
@@ -214,15 +251,18 @@ def _leads(size: int) -> tuple[list[Any], str]:
         integration = integration_id_for(workspace, account)
         dm = n % 5 == 0
         ms = BASE_MS + n * 997
+        lead_id = people.lead_id_for(integration, people.handle_key(f"shopper_{n:06d}"))
         lead = model(
-            workspace,
-            lead_id_for(integration, f"{'msg' if dm else 'comment'}:{n}"),
+            lead_pk(lead_id),
+            lead_id=lead_id,
+            workspace_id=workspace,
             integration_id=integration,
             platform="tiktok",
             capture_source="tiktok_dm" if dm else "tiktok_comment",
+            capture_sources={"tiktok_dm" if dm else "tiktok_comment"},
             status="new" if n % 2 == 0 else ("qualified", "routed", "dismissed")[n % 3],
             # Fixed-width numbers: every lead has the same size at any table size.
-            author=Author(id=f"7{n:018d}", username=f"shopper_{n:06d}"),
+            author={"id": f"7{n:018d}", "username": f"shopper_{n:06d}"},
             message=f"Hi! Is the jacket from your video still available in size M? ({n:06d})",
             source_ref=(
                 {"conversation_id": f"conv-{n:06d}", "message_id": f"msg-{n:06d}"}
@@ -232,18 +272,24 @@ def _leads(size: int) -> tuple[list[Any], str]:
             high_intent=n % 7 == 0,
             source_state="present",
             captured_at=clock.iso(ms / 1000),
-            captured_ms=ms,
             created_at=clock.iso(ms / 1000 + 2),
-            event_type="im_receive_msg" if dm else "comment.update",
+            first_seen_ms=ms,
+            last_activity_ms=ms,
+            activity_key=time_key(ms, lead_id),
+            interaction_count=TIMELINE if n == 0 else 1,
+            version=1,
         )
-        lead.fill_index_keys()
         out.append(lead)
-    return out, main_integration
+        if n == 0:
+            timeline.extend(interaction(lead, n, k, ms - k * 60_000, dm) for k in range(TIMELINE))
+        elif n % 4 == 0:
+            timeline.append(interaction(lead, n, 0, ms, dm))
+    return Seeded(out, timeline, main_integration, out[0].lead_id)
 
 
 def _fill(client: Any, table: str, items: list[Any]) -> float:
     started = time.perf_counter()
-    serialised = [lead.serialize() for lead in items]
+    serialised = [item.serialize() for item in items]
     for batch in itertools.batched(serialised, 25):
         request: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in batch]}
         while request:
@@ -276,8 +322,12 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
         boto3.client("secretsmanager", region_name="us-east-1").create_secret(
             Name=env["CURSOR_KEY_SECRET_ID"], SecretString=os.urandom(32).hex()
         )
-        items, main_integration = _leads(size)
-        fill_seconds = _fill(ddb, env["LEADS_TABLE"], items)
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name=env["PERSON_KEY_SECRET_ID"], SecretString=os.urandom(32).hex()
+        )
+        seeded = _leads(size)
+        items, main_integration = seeded.leads, seeded.main_integration
+        fill_seconds = _fill(ddb, env["LEADS_TABLE"], [*seeded.leads, *seeded.interactions])
         # The bench holds every lead twice (its models and moto's items), which a Lambda container
         # never does; keep the collector from walking them during the requests being timed.
         gc.collect()
@@ -293,8 +343,18 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
 
         context = LambdaContext(function_name="bench-leads-query")
 
-        def call(query: dict[str, str]) -> tuple[dict[str, Any], PageCost]:
-            event = http_event("GET", "/social-leads", query=query, jwt_claims=claims(workspace=TARGET))
+        def call(query: dict[str, str], lead_id: str | None = None) -> tuple[dict[str, Any], PageCost]:
+            if lead_id is None:
+                event = http_event("GET", "/social-leads", query=query, jwt_claims=claims(workspace=TARGET))
+            else:
+                event = http_event(
+                    "GET",
+                    f"/social-leads/{lead_id}/interactions",
+                    route="/social-leads/{lead_id}/interactions",
+                    path_parameters={"lead_id": lead_id},
+                    query=query,
+                    jwt_claims=claims(workspace=TARGET),
+                )
             recorder.calls.clear()
             wall, cpu = time.perf_counter(), time.process_time()
             response = handler.lambda_handler(event, context)
@@ -312,7 +372,7 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
             )
             cost.service_ms = cost.total_ms - cost.dynamodb_ms
             cost.service_cpu_ms = (cpu - sum(c.cpu_seconds for c in recorder.calls)) * 1000
-            if not set(cost.operations) <= {"Query"}:
+            if not set(cost.operations) <= {"Query", "GetItem"}:
                 raise AssertionError(f"the listing issued {cost.operations}")
             return json.loads(response["body"]), cost
 
@@ -334,18 +394,19 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
             query["limit"] = str(LIMIT)
             matching = sorted(
                 (lead for lead in items if lead.workspace_id == TARGET and _matches(lead, query)),
-                key=lambda lead: lead.sort_key,
+                key=lambda lead: lead.activity_key,
                 reverse=True,
             )
             expected = [lead.lead_id for lead in matching]
             first = [call(query) for _ in range(repeats)]
             # A deep page: the cursor the API hands out after the page that ends in the middle of
             # the matches, issued by the product's cursor module for this query's fingerprint.
-            middle = len(matching) // 2
+            # A full page at every size: the middle, or later only as far as a page still fits.
+            middle = max(1, min(len(matching) // 2, len(matching) - LIMIT - 1))
             deep_cursor = cursor.issue(
                 workspace_id=TARGET,
                 query=_payload(first[0][0]["next_cursor"])["q"],
-                position=matching[middle - 1].sort_key,
+                position=matching[middle - 1].activity_key,
             )
             deep = [call({**query, "cursor": deep_cursor}) for _ in range(repeats)]
             for page, start, samples in (("first", 0, first), ("deep", middle, deep)):
@@ -355,6 +416,29 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
                     "page_position": start,
                     "matches": len(matching),
                 }
+        # The busy lead's timeline, newest first, on the first page and from the middle.
+        timeline = sorted(
+            (ix for ix in seeded.interactions if ix.lead_id == seeded.busy_lead),
+            key=lambda ix: ix.ix_time,
+            reverse=True,
+        )
+        query = {"limit": str(LIMIT)}
+        first = [call(query, seeded.busy_lead) for _ in range(repeats)]
+        middle = len(timeline) // 2
+        deep_cursor = cursor.issue(
+            workspace_id=TARGET,
+            query=_payload(first[0][0]["next_cursor"])["q"],
+            position=timeline[middle - 1].ix_time,
+        )
+        deep = [call({**query, "cursor": deep_cursor}, seeded.busy_lead) for _ in range(repeats)]
+        expected = [ix.interaction_id for ix in timeline]
+        for page, start, samples in (("first", 0, first), ("deep", middle, deep)):
+            got = [item["interaction_id"] for item in samples[0][0]["items"]]
+            assert got == expected[start : start + LIMIT], f"interactions {page}: wrong page"
+            pages[f"interactions / {page}"] = _aggregate(cost for _, cost in samples) | {
+                "page_position": start,
+                "matches": len(timeline),
+            }
         results["pages"] = pages
         sys.modules.pop("bench_leads_query_app", None)
     _forget_process_caches()
@@ -362,7 +446,11 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
 
 
 def _matches(lead: Any, query: dict[str, str]) -> bool:
-    return all(getattr(lead, k) == v for k, v in query.items() if k != "limit")
+    def value(k: str) -> Any:
+        got = getattr(lead, k)
+        return ("true" if got else "false") if k == "high_intent" else got
+
+    return all(value(k) == v for k, v in query.items() if k not in ("limit", "since"))
 
 
 def _aggregate(costs: Iterator[PageCost]) -> dict[str, Any]:
@@ -414,7 +502,9 @@ def run(sizes: tuple[int, ...] = (1_000, 100_000), *, repeats: int = 2) -> dict[
 
 def render(result: dict[str, Any]) -> str:
     sizes = list(result["sizes"])
-    lines = [f"GET /social-leads, limit {result['page_size']}: cost of one page (times: fastest repeat)"]
+    lines = [
+        f"GET /social-leads and /social-leads/{{id}}/interactions, limit {result['page_size']}: cost of one page (times: fastest repeat)"
+    ]
     header = f"{'page':<28}{'leads':>8}{'calls':>7}{'read':>6}{'RCU':>6}{'moto CU':>9}"
     header += f"{'service ms':>12}{'svc CPU ms':>12}{'DynamoDB ms':>13}"
     lines.append(header)
