@@ -66,7 +66,7 @@ def test_a_broken_iam_permission_is_a_500_with_an_alarmed_metric_not_a_503(
     [refused] = [r for r in caplog.records if r.getMessage() == "aws call refused: configuration fault"]
     assert refused.levelname == "ERROR"
     assert refused.aws_error == "AccessDeniedException"  # type: ignore[attr-defined]
-    assert refused.action == "put lead"  # type: ignore[attr-defined]
+    assert refused.action == "put interaction"  # type: ignore[attr-defined]
     assert aws.items("LeadsTable") == []  # nothing half-written
 
     # Throttling on the same call is only a retry.
