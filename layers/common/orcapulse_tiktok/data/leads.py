@@ -280,9 +280,12 @@ def query_activity(
 ) -> Page:
     """One Query of the workspace's leads on ``by_activity``, newest first, with ``activity_key``
     in ``[lower, upper]`` and ``filters`` (attribute, operator ``=``/``contains``, value)."""
-    names = {"#h": "workspace_id", "#s": "activity_key"}
+    names = {"#h": "workspace_id"}
     values: dict[str, Any] = {":h": {"S": workspace_id}}
     condition = "#h = :h"
+    if lower is not None or upper is not None:
+        # DynamoDB refuses a request that names an attribute its expressions do not use.
+        names["#s"] = "activity_key"
     if lower is not None and upper is not None:
         condition += " AND #s BETWEEN :lo AND :hi"
         values[":lo"], values[":hi"] = {"S": lower}, {"S": upper}
