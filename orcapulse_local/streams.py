@@ -10,7 +10,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+# Records per GetRecords call (DynamoDB Streams' maximum).
+PAGE = 1000
 
 
 class StreamSource:
@@ -25,6 +29,7 @@ class StreamSource:
         *,
         patterns: list[dict[str, Any]] | None = None,
         batch_size: int = 100,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.streams = streams
@@ -32,13 +37,18 @@ class StreamSource:
         self.handler = handler
         self.patterns = patterns or []
         self.batch_size = batch_size
+        self.on_error = on_error
+        self._stream_arn: str | None = None
         self._after: dict[str, str] = {}  # shard id → last sequence number delivered
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _arn(self) -> str:
-        return str(self.dynamodb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"])
+        if self._stream_arn is None:
+            described = self.dynamodb.describe_table(TableName=self.table_name)["Table"]
+            self._stream_arn = str(described["LatestStreamArn"])
+        return self._stream_arn
 
     def _read(self) -> list[dict[str, Any]]:
         arn = self._arn()
@@ -54,10 +64,14 @@ class StreamSource:
             iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)[
                 "ShardIterator"
             ]
-            for record in self.streams.get_records(ShardIterator=iterator)["Records"]:
-                record["eventSourceARN"] = arn
-                record["_shard"] = shard_id
-                records.append(record)
+            while iterator:
+                page = self.streams.get_records(ShardIterator=iterator, Limit=PAGE)
+                for record in page["Records"]:
+                    record["eventSourceARN"] = arn
+                    record["_shard"] = shard_id
+                    records.append(record)
+                # An open shard always names a next iterator: a short page is the end, for now.
+                iterator = page.get("NextShardIterator") if len(page["Records"]) == PAGE else None
         return records
 
     def _admitted(self, record: dict[str, Any]) -> bool:
@@ -88,9 +102,13 @@ class StreamSource:
 
         def loop() -> None:
             while not self._stop.wait(period):
-                self.pump()
+                try:
+                    self.pump()
+                except Exception as exc:  # the poller outlives a failed poll, as Lambda's does
+                    if self.on_error is not None:
+                        self.on_error(exc)
 
-        self._thread = threading.Thread(target=loop, name="stream", daemon=True)
+        self._thread = threading.Thread(target=loop, name=f"stream-{self.table_name}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -107,7 +125,7 @@ def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
     """A stream record as Lambda hands it to the function (creation time in epoch seconds)."""
     change = dict(record["dynamodb"])
     created = change.get("ApproximateCreationDateTime")
-    if hasattr(created, "timestamp"):
+    if isinstance(created, datetime):
         change["ApproximateCreationDateTime"] = int(created.timestamp())
     return {
         "eventID": record.get("eventID"),
