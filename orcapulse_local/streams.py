@@ -78,24 +78,41 @@ class StreamSource:
         return not self.patterns or any(_matches(pattern, record) for pattern in self.patterns)
 
     def pump(self) -> list[Any]:
-        """Deliver every pending record once, in batches; a batch the function fails (or reports
-        as partly failed) stops the pump at its first failed record, to be retried next time.
-        Returns the function's answers."""
+        """Deliver every pending record once, in batches of up to ``batch_size`` records the
+        filter admits (records it drops are passed over, as Lambda discards them before
+        batching); a batch the function fails (or reports as partly failed) stops the pump at its
+        first failed record, to be retried next time. Returns the function's answers."""
         answers: list[Any] = []
         with self._lock:
-            records = self._read()
-            while records:
-                batch, records = records[: self.batch_size], records[self.batch_size :]
-                admitted = [_lambda_record(r) for r in batch if self._admitted(r)]
-                answer = self.handler({"Records": admitted}) if admitted else {"batchItemFailures": []}
-                answers.append(answer)
-                failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
-                for record in batch:
-                    sequence = record["dynamodb"]["SequenceNumber"]
-                    if sequence in failed:
+            passed: list[dict[str, Any]] = []  # every record since the last delivered position
+            batch: list[dict[str, Any]] = []  # the admitted ones among them
+            for record in self._read():
+                passed.append(record)
+                if self._admitted(record):
+                    batch.append(record)
+                if len(batch) == self.batch_size:
+                    if not self._deliver(passed, batch, answers):
                         return answers
-                    self._after[_shard_of(record)] = sequence
+                    passed, batch = [], []
+            if passed:
+                self._deliver(passed, batch, answers)
         return answers
+
+    def _deliver(self, passed: list[dict[str, Any]], batch: list[dict[str, Any]], answers: list[Any]) -> bool:
+        """Invoke the function with ``batch`` (if any) and move past ``passed`` up to the first
+        record the answer names as failed; False when one was."""
+        failed: set[str] = set()
+        if batch:
+            answer = self.handler({"Records": [_lambda_record(r) for r in batch]})
+            answers.append(answer)
+            failures = answer.get("batchItemFailures") if isinstance(answer, dict) else None
+            failed = {str(f.get("itemIdentifier")) for f in failures or []}
+        for record in passed:
+            sequence = record["dynamodb"]["SequenceNumber"]
+            if sequence in failed:
+                return False
+            self._after[_shard_of(record)] = sequence
+        return True
 
     def start(self, period: float = 0.5) -> None:
         """Poll in the background, as Lambda's event source mapping does."""
