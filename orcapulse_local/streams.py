@@ -15,6 +15,7 @@ from typing import Any
 
 # Records per GetRecords call (DynamoDB Streams' maximum).
 PAGE = 1000
+MAX_BACKOFF_SECONDS = 30.0
 
 
 class StreamSource:
@@ -42,6 +43,7 @@ class StreamSource:
         self._after: dict[str, str] = {}  # shard id → last sequence number delivered
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._caught_up = True
         self._thread: threading.Thread | None = None
 
     def _arn(self) -> str:
@@ -77,6 +79,11 @@ class StreamSource:
     def _admitted(self, record: dict[str, Any]) -> bool:
         return not self.patterns or any(_matches(pattern, record) for pattern in self.patterns)
 
+    def poll(self) -> bool:
+        """:meth:`pump` once; False when a batch failed and waits to be retried."""
+        self.pump()
+        return self._caught_up
+
     def pump(self) -> list[Any]:
         """Deliver every pending record once, in batches of up to ``batch_size`` records the
         filter admits (records it drops are passed over, as Lambda discards them before
@@ -84,6 +91,7 @@ class StreamSource:
         first failed record, to be retried next time. Returns the function's answers."""
         answers: list[Any] = []
         with self._lock:
+            self._caught_up = False
             passed: list[dict[str, Any]] = []  # every record since the last delivered position
             batch: list[dict[str, Any]] = []  # the admitted ones among them
             for record in self._read():
@@ -94,8 +102,7 @@ class StreamSource:
                     if not self._deliver(passed, batch, answers):
                         return answers
                     passed, batch = [], []
-            if passed:
-                self._deliver(passed, batch, answers)
+            self._caught_up = self._deliver(passed, batch, answers)
         return answers
 
     def _deliver(self, passed: list[dict[str, Any]], batch: list[dict[str, Any]], answers: list[Any]) -> bool:
@@ -118,12 +125,15 @@ class StreamSource:
         """Poll in the background, as Lambda's event source mapping does."""
 
         def loop() -> None:
-            while not self._stop.wait(period):
+            failures = 0  # in a row: a batch that keeps failing is retried less and less often
+            while not self._stop.wait(min(period * 2**failures, MAX_BACKOFF_SECONDS)):
                 try:
-                    self.pump()
+                    delivered = self.poll()
                 except Exception as exc:  # the poller outlives a failed poll, as Lambda's does
+                    delivered = False
                     if self.on_error is not None:
                         self.on_error(exc)
+                failures = 0 if delivered else min(failures + 1, 8)
 
         self._thread = threading.Thread(target=loop, name=f"stream-{self.table_name}", daemon=True)
         self._thread.start()

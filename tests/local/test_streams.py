@@ -6,6 +6,7 @@ again from where it failed, with nothing skipped."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -141,3 +142,22 @@ def test_a_failed_invocation_is_retried_with_the_same_records(live):
     mappings.pump()
     assert [pks(e) for e in runtime.events] == [["a", "b"], ["a", "b"]]
     assert any("Fn.Stream: the function failed on a batch of 2 (Boom: no)" in line for line in logged)
+
+
+def test_a_batch_that_keeps_failing_is_retried_less_and_less_often(live):
+    table = new_table(live)
+    put(live, table, ("a", "L"))
+    calls: list[float] = []
+
+    def broken(event: dict[str, Any]) -> dict[str, Any]:
+        calls.append(time.monotonic())
+        return {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["dynamodb"]["SequenceNumber"]}]}
+
+    stream = source(live, table, broken)
+    stream.start(period=0.05)
+    try:
+        time.sleep(1.6)
+    finally:
+        stream.stop()
+    # Every 50 ms would be ~30 calls; doubling waits (50, 100, 200, 400, 800 ms) make about five.
+    assert 2 <= len(calls) <= 8, len(calls)
