@@ -107,7 +107,8 @@ faults: $(STAMP)
 	ORCAPULSE_FAULTS=full $(BIN)/pytest tests/faults
 
 # A bounded load test on 127.0.0.1 with a local stack of its own (make test sends 200); it stops by
-# itself and exits non-zero unless every lead exists once and was announced once, with no 5xx.
+# itself and exits non-zero unless every person is one lead holding exactly their unique events,
+# announced once (and once per later interaction), with no 5xx.
 load: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local.load $(if $(DELIVERIES),--deliveries $(DELIVERIES))
 

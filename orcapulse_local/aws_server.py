@@ -8,6 +8,7 @@ import json
 import logging
 import secrets
 import string
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,15 +33,54 @@ _QUEUE_ATTRIBUTES = (
 )
 
 
+class _OneDynamoDBCallAtATime:
+    """WSGI middleware: DynamoDB (and its streams) answer one request at a time.
+
+    DynamoDB applies each write to an item atomically, its condition included; moto evaluates a
+    ``ConditionExpression`` and then writes, with nothing in between held, so two concurrent
+    conditional updates of one item can both pass. The product's idempotency rests on those
+    conditions (a racing redelivery must find the interaction counted), so the local endpoint
+    serialises DynamoDB calls rather than let them interleave. Other services run concurrently."""
+
+    _TARGETS = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(self._TARGETS):
+            return self.app(environ, start_response)
+        with self.lock:
+            # moto's answer is built by the time the call returns: nothing is read lazily after.
+            return list(self.app(environ, start_response))
+
+
 class AwsServer:
     """moto's server on ``host:port`` (port 0 takes a free one), in a thread of this process."""
 
     def __init__(self, host: str = config.HOST, port: int = 0):
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
         from moto.server import ThreadedMotoServer
+        from werkzeug.serving import make_server
+
+        class Server(ThreadedMotoServer):
+            # moto's own entry point, with DynamoDB's write atomicity restored (see above).
+            def _server_entry(self) -> None:
+                app = _OneDynamoDBCallAtATime(DomainDispatcherApplication(create_backend_app))
+                self._server = make_server(
+                    self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+                )
+                self._server_ready_event.set()
+                self._server.serve_forever()
 
         # moto's request log would drown the functions' own logs.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._server = Server(ip_address=host, port=port, verbose=False)
         self.url = ""
         self._started = False
 

@@ -31,6 +31,10 @@ def banner(stack: Any) -> str:
     routes = "\n".join(
         f"    {r.method:<7}{r.path:<44}{r.function:<28}{'JWT' if r.authorized else 'public'}" for r in ordered
     )
+    sources = [f"{e.key} ← the stream of {e.table}" for e in stack.streams.events.values()]
+    paused = "" if stack.run_schedules else " (not run: --no-schedules)"
+    sources += [f"{s.function} {s.expression}{paused}" for s in stack.scheduler.entries.values()]
+    triggers = "\n                        ".join(sources) or "none"
     return f"""
 OrcaPulse local stack is up — no AWS account, no Docker.
 
@@ -39,6 +43,7 @@ OrcaPulse local stack is up — no AWS account, no Docker.
 {routes}
   TikTok emulator       {tiktok}            consent page {tiktok}/v2/auth/authorize/
   AWS endpoint (moto)   {aws}            AWS_ENDPOINT_URL={aws}
+  Event sources         {triggers}
 
   Local TikTok app      client_key={config.LOCAL_CLIENT_KEY}
                         client_secret={config.LOCAL_CLIENT_SECRET}   (local constant, not a secret)

@@ -1,6 +1,8 @@
 """The product's story, told over HTTP against a local stack, step by step: connect a TikTok
-account, a comment and a DM become leads, a duplicate delivery changes nothing, the leads are
-listed and filtered, and disconnecting revokes the token at TikTok.
+account; a person comments and then writes a DM, and is one lead with two interactions; a
+duplicate delivery changes nothing; a second person is a second lead; the people are listed,
+filtered and one's timeline is opened; the bus saw each person once and each later interaction
+once; disconnecting revokes the token at TikTok.
 
 Only the product's HTTP API and the stack's ``/local/`` helpers are used — exactly what a person
 with a browser and the console could do."""
@@ -68,10 +70,12 @@ class Demo:
         )["token"]
         self.detail(f"signed in as {self.user} in workspace {self.workspace} (dev JWT)")
         self.connect()
-        comment = self.send("comment", "Love this! How much is the orca plush? Do you ship to Lisbon?")
-        self.send("dm", "Hi, I'd like 20 plushies for our aquarium shop — can we talk wholesale?")
+        buyer, other = f"lisbon.aquarium.{secrets.token_hex(2)}", f"kelp.fan.{secrets.token_hex(2)}"
+        comment = self.new_person(buyer)
+        self.same_person(buyer)
         self.duplicate(comment)
-        self.list_and_filter()
+        self.another_person(other)
+        self.list_and_filter(buyer, other)
         self.announced()
         self.disconnect()
         self.say("\nDone: every step behaved as the design says.")
@@ -109,44 +113,80 @@ class Demo:
         self.integration = found[0]
         self.detail(f"GET /integrations → {found[0]['display_name']} ({found[0]['open_id']}), status active")
 
-    def send(self, kind: str, text: str) -> dict[str, Any]:
-        number = 2 if kind == "comment" else 3
-        self.step(number, f"A TikTok {'comment' if kind == 'comment' else 'direct message'} arrives")
+    def send(self, kind: str, text: str, author: str) -> dict[str, Any]:
         delivery: dict[str, Any] = self.local(
             "POST",
             "/local/tiktok/webhooks",
-            json={"event": kind, "open_id": self.integration["open_id"], "text": text},
+            json={"event": kind, "open_id": self.integration["open_id"], "text": text, "author": author},
         )
         check(delivery["status"] == 200, f"the webhook answered {delivery['status']}: {delivery['response']}")
         check(delivery["response"] == {"status": "accepted"}, f"the webhook answered {delivery['response']}")
-        self.detail(f'signed {delivery["event"]} → POST /webhooks/tiktok → 200 {{"status": "accepted"}}')
+        self.detail(
+            f'signed {delivery["event"]} from {author} → POST /webhooks/tiktok → 200 {{"status": "accepted"}}'
+        )
         return delivery
+
+    def person(self, author: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = [
+            lead for lead in self.leads()["items"] if lead["author"]["username"] == author
+        ]
+        check(len(found) == 1, f"expected one lead for {author}, found {len(found)}")
+        return found[0]
+
+    def new_person(self, author: str) -> dict[str, Any]:
+        self.step(2, "A TikTok comment arrives: a new person, a new lead")
+        comment = self.send(
+            "comment", "Love this! How much is the orca plush? Do you ship to Lisbon?", author
+        )
+        lead = self.person(author)
+        check(lead["interaction_count"] == 1, f"the new lead has {lead['interaction_count']} interactions")
+        self.detail(f"GET /social-leads → {author}: lead {lead['lead_id']}, 1 interaction")
+        return comment
+
+    def same_person(self, author: str) -> None:
+        self.step(3, "A TikTok direct message from the same person: the same lead, 2 interactions")
+        self.send(
+            "dm", "Hi again! I'd like 20 plushies for our aquarium shop — can we talk wholesale?", author
+        )
+        lead = self.person(author)
+        check(lead["interaction_count"] == 2, f"expected 2 interactions, found {lead['interaction_count']}")
+        check(
+            lead["capture_sources"] == ["tiktok_comment", "tiktok_dm"], f"sources {lead['capture_sources']}"
+        )
+        check(len(self.leads()["items"]) == 1, "a second lead appeared for the same person")
+        self.detail(f"still 1 lead: {author}, interaction_count 2, sources comment + DM")
 
     def duplicate(self, comment: dict[str, Any]) -> None:
         self.step(4, "TikTok delivers the comment again (at-least-once)")
         before = self.leads()["items"]
-        check(len(before) == 2, f"expected 2 leads before the redelivery, found {len(before)}")
         again = self.local("POST", f"/local/tiktok/webhooks/{comment['delivery_id']}/redeliver", json={})
         check(again["response"] == {"status": "duplicate"}, f"the redelivery answered {again['response']}")
         after = self.leads()["items"]
-        check([lead["lead_id"] for lead in after] == [lead["lead_id"] for lead in before], "leads changed")
-        self.detail('same body, new signature → 200 {"status": "duplicate"}; still 2 leads')
+        check(after == before, "the duplicate changed the leads")
+        self.detail('same body, new signature → 200 {"status": "duplicate"}; still 1 lead, 2 interactions')
 
-    def list_and_filter(self) -> None:
-        self.step(5, "List and filter the leads")
+    def another_person(self, author: str) -> None:
+        self.step(5, "Another person writes a direct message: a second lead")
+        self.send("dm", "Is the big orca back in stock?", author)
+        check(self.person(author)["interaction_count"] == 1, "the second person's count is wrong")
+        self.detail(f"GET /social-leads → 2 leads: {author} and the first person")
+
+    def list_and_filter(self, buyer: str, other: str) -> None:
+        self.step(6, "List and filter the people, open a timeline")
         items = self.leads()["items"]
+        check([lead["author"]["username"] for lead in items] == [other, buyer], "not by last activity")
         for lead in items:
-            author = (lead.get("author") or {}).get("username") or "?"
             self.detail(
-                f"{lead['captured_at']}  {lead['capture_source']:<15} {author}: {lead['message'][:48]}"
+                f"{lead['last_activity_at']}  {lead['author']['username']:<24} "
+                f"{lead['interaction_count']} interaction(s)  {', '.join(lead['capture_sources'])}"
             )
-        dms = self.leads(capture_source="tiktok_dm")["items"]
-        check([lead["capture_source"] for lead in dms] == ["tiktok_dm"], "the DM filter is wrong")
         comments = self.leads(capture_source="tiktok_comment", platform="tiktok", status="new")["items"]
-        check(
-            [lead["capture_source"] for lead in comments] == ["tiktok_comment"], "the comment filter is wrong"
+        check([lead["author"]["username"] for lead in comments] == [buyer], "the comment filter is wrong")
+        dms = self.leads(capture_source="tiktok_dm")["items"]
+        check(len(dms) == 2, "the DM filter is wrong")
+        self.detail(
+            "capture_source=tiktok_comment&status=new → 1 person; capture_source=tiktok_dm → 2 people"
         )
-        self.detail("capture_source=tiktok_dm → 1 lead; capture_source=tiktok_comment&status=new → 1 lead")
         first = self.leads(limit=1)
         check(len(first["items"]) == 1 and first["next_cursor"], "no second page")
         second = self.leads(limit=1, cursor=first["next_cursor"])
@@ -154,25 +194,38 @@ class Demo:
             len(second["items"]) == 1 and second["items"][0]["lead_id"] != first["items"][0]["lead_id"],
             "paging",
         )
-        self.detail("limit=1 → one lead and a next_cursor; the cursor gives the other lead")
+        self.detail("limit=1 → one person and a next_cursor; the cursor gives the other")
+        lead_id = items[1]["lead_id"]
+        timeline = self.call("GET", f"/social-leads/{lead_id}/interactions")["items"]
+        check([i["kind"] for i in timeline] == ["dm", "comment"], f"the timeline is {timeline}")
+        self.detail(f"GET /social-leads/{lead_id}/interactions → the DM, then the comment (newest first)")
+        for interaction in timeline:
+            self.detail(
+                f"  {interaction['occurred_at']}  {interaction['kind']:<8} {interaction['message'][:48]}"
+            )
 
     def announced(self) -> None:
-        self.step(6, "Each new lead is announced on the event bus")
+        self.step(7, "The event bus: each person once, each later interaction once")
         deadline = time.monotonic() + 15
         mine: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             events = self.local("GET", "/local/bus-events")["items"]
             mine = [e for e in events if (e.get("detail") or {}).get("workspace_id") == self.workspace]
-            if len(mine) >= 2:
+            if len(mine) >= 3:
                 break
             time.sleep(0.5)
-        check(len(mine) == 2, f"expected 2 SocialLeadCaptured events, saw {len(mine)}")
-        kinds = {(e.get("source"), e.get("detail-type")) for e in mine}
-        check(kinds == {("orcapulse.social-leads", "SocialLeadCaptured")}, f"unexpected events {kinds}")
-        self.detail("2 × orcapulse.social-leads / SocialLeadCaptured (one per lead, none for the duplicate)")
+        kinds = sorted(str(e.get("detail-type")) for e in mine)
+        expected = ["SocialLeadActivity", "SocialLeadCaptured", "SocialLeadCaptured"]
+        check(kinds == expected, f"expected {expected}, saw {kinds}")
+        check({e.get("source") for e in mine} == {"orcapulse.social-leads"}, "unexpected event source")
+        check(len({e["detail"]["event_id"] for e in mine}) == 3, "event ids are not unique")
+        self.detail(
+            "2 × SocialLeadCaptured (one per person) + 1 × SocialLeadActivity (the DM); none for the duplicate"
+        )
+        self.detail("they come from the leads table's stream, through the lead publisher")
 
     def disconnect(self) -> None:
-        self.step(7, "Disconnect")
+        self.step(8, "Disconnect")
         open_id = self.integration["open_id"]
         before = self._revocations(open_id)
         result = self.call("DELETE", f"/integrations/tiktok/{self.integration['integration_id']}")

@@ -6,12 +6,16 @@
 It starts its own stack on free 127.0.0.1 ports, connects a few TikTok accounts to two workspaces
 through the real OAuth flow (one account in both), then sends signed webhook deliveries from
 concurrent senders: every unique event once, and a share of them again — re-signed, as TikTok's
-retries are — some right next to their original so the copies race. Afterwards it checks, through
-the product's own read API and the bus events the stack copies aside, that
+retries are — some right next to their original so the copies race. The events come from a pool
+of people per account, each writing comments and DMs under one handle, so one person's events
+race each other onto one lead. Afterwards it checks, through the product's own read API (the
+listing and every lead's timeline) and the bus events the stack copies aside, that
 
 - no delivery got a 5xx (or anything but 200 ``accepted``/``duplicate``);
-- every workspace's leads are exactly the unique events of its accounts, no more, no fewer;
-- every lead was announced on the event bus exactly once.
+- every integration has one lead per person who wrote to its account, with the right
+  ``interaction_count``, and every unique event is exactly one interaction of the right person;
+- the bus saw ``SocialLeadCaptured`` once per person and ``SocialLeadActivity`` once per later
+  interaction (counted by ``detail.event_id``, as consumers deduplicate).
 
 It stops by itself: a fixed number of deliveries, a time limit for the whole run, a timeout on
 every request. The exit status is 0 only when every check passed."""
@@ -35,11 +39,12 @@ import requests
 from orcapulse_local import config
 from orcapulse_local.load_report import (
     REQUEST_TIMEOUT,
+    Expected,
     Report,
     Sent,
-    check_announcements,
     check_answers,
-    check_leads,
+    check_bus,
+    check_people,
 )
 
 WEBHOOK_PATH = "/webhooks/tiktok"
@@ -61,6 +66,10 @@ class Plan:
     senders: int = 16
     time_limit: float = 600.0
     seed: int = 7
+    interactions_per_person: int = 4  # on average, per account
+
+    def people_per_account(self, accounts: int) -> int:
+        return max(2, self.unique // (self.interactions_per_person * accounts))
 
     @property
     def duplicates(self) -> int:
@@ -78,6 +87,7 @@ class Event:
     open_id: str
     kind: str  # comment or dm
     object_id: str
+    person: str  # the writer's handle: a comment's unique_identifier, a DM's from
     body: bytes
 
 
@@ -107,12 +117,16 @@ def connect(stack: Any, workspace: str, open_id: str) -> str:
 
 
 def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random) -> list[Event]:
-    """``plan.unique`` distinct comment and DM events, shaped as TikTok documents them."""
+    """``plan.unique`` distinct comment and DM events, shaped as TikTok documents them, each
+    written by one of a pool of people per account (a person's DMs share one conversation)."""
     now = int(time.time())
     base = 7_400_000_000_000_000_000 + rng.randrange(10**15)
+    pool = plan.people_per_account(len(open_ids))
     out = []
     for n in range(plan.unique):
         open_id, object_id, ms = open_ids[n % len(open_ids)], str(base + n), (now - 60) * 1000 + n
+        number = rng.randrange(pool)
+        person = f"person.{number}"
         if n % 3:
             kind, event = "comment", "comment.update"
             content: dict[str, Any] = {
@@ -123,22 +137,23 @@ def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random)
                 "comment_action": "insert",
                 "text": f"load comment {n}: how much is the orca plush?",
                 "timestamp": ms,
-                "unique_identifier": f"fan.{n % 97}",
+                "unique_identifier": person,
             }
         else:
             kind, event = "dm", "im_receive_msg"
+            user_id = str(8_000_000 + number)
             content = {
-                "conversation_id": f"0:1:{n}:{open_id}",
+                "conversation_id": f"0:1:{user_id}:{open_id}",
                 "message_id": object_id,
                 "timestamp": ms,
                 "type": "text",
                 "text": {"body": f"load message {n}: do you ship to Lisbon?"},
-                "from": f"buyer.{n % 89}",
-                "from_user": {"id": str(8_000_000 + n)},
+                "from": person,
+                "from_user": {"id": user_id},
                 "to": open_id,
                 "to_user": {"id": open_id},
             }
-        out.append(Event(open_id, kind, object_id, state.envelope(event, open_id, content, now)))
+        out.append(Event(open_id, kind, object_id, person, state.envelope(event, open_id, content, now)))
     return out
 
 
@@ -235,12 +250,15 @@ def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
         drainer.join(REQUEST_TIMEOUT)
     checking = time.monotonic()
     check_answers(report, sent, seconds)
-    # Expected: one lead per unique event and integration of its account.
-    expected: dict[str, set[tuple[str, str]]] = {w: set() for w in workspaces}
+    # Expected: per integration, one lead per person who wrote to its account, holding exactly
+    # that person's unique events.
+    expected: dict[str, Expected] = {w: {} for w in workspaces}
     for (workspace, open_id), integration_id in integrations.items():
-        expected[workspace].update((integration_id, e.object_id) for e in events if e.open_id == open_id)
-    lead_ids = check_leads(report, stack, expected)
-    check_announcements(report, stack, lead_ids, set(workspaces))
+        for e in events:
+            if e.open_id == open_id:
+                expected[workspace].setdefault((integration_id, e.person), set()).add(e.object_id)
+    lead_ids = check_people(report, stack, expected)
+    check_bus(report, stack, lead_ids, set(workspaces))
     report.check_seconds = round(time.monotonic() - checking, 2)
     return report
 

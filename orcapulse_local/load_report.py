@@ -36,15 +36,24 @@ class Report:
     integrations: int = 0
     answers: dict[str, int] = field(default_factory=dict)
     server_errors: int = 0
-    expected_leads: int = 0
-    leads: int = 0
-    missing_leads: int = 0
-    unexpected_leads: int = 0
-    announcements: int = 0
-    leads_announced_once: int = 0
-    leads_not_announced: int = 0
-    leads_announced_twice_or_more: int = 0
-    foreign_announcements: int = 0
+    expected_people: int = 0
+    people: int = 0
+    missing_people: int = 0
+    unexpected_people: int = 0
+    wrong_counts: int = 0
+    expected_interactions: int = 0
+    interactions: int = 0
+    missing_interactions: int = 0
+    unexpected_interactions: int = 0
+    bus_events: int = 0
+    repeated_events: int = 0  # the same detail.event_id again (at-least-once; consumers dedupe)
+    captured: int = 0
+    activity: int = 0
+    people_captured_once: int = 0
+    people_not_captured: int = 0
+    missing_activity: int = 0
+    extra_activity: int = 0
+    foreign_events: int = 0
     seconds: float = 0.0
     setup_seconds: float = 0.0
     check_seconds: float = 0.0
@@ -70,10 +79,15 @@ class Report:
             "accounts": f"{self.accounts} accounts, {self.workspaces} workspaces, {self.integrations} integrations",
             "answers": ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())),
             "5xx": str(self.server_errors),
-            "leads": f"{self.leads} of {self.expected_leads} expected "
-            f"({self.missing_leads} missing, {self.unexpected_leads} unexpected)",
-            "announcements": f"{self.announcements}: {self.leads_announced_once} leads once, "
-            f"{self.leads_not_announced} never, {self.leads_announced_twice_or_more} more than once",
+            "people": f"{self.people} leads of {self.expected_people} expected "
+            f"({self.missing_people} missing, {self.unexpected_people} unexpected, "
+            f"{self.wrong_counts} with a wrong interaction_count)",
+            "interactions": f"{self.interactions} of {self.expected_interactions} unique events "
+            f"({self.missing_interactions} missing, {self.unexpected_interactions} unexpected)",
+            "bus events": f"{self.bus_events} ({self.repeated_events} repeated ids): "
+            f"{self.captured} SocialLeadCaptured, {self.activity} SocialLeadActivity; "
+            f"{self.people_not_captured} people never captured, {self.missing_activity} interactions "
+            f"never announced, {self.extra_activity + self.foreign_events} unexpected",
             "throughput": f"{self.throughput_per_second:.1f} deliveries/s over {self.seconds:.1f} s",
             "latency": ", ".join(f"{k} {v}" for k, v in lat.items()),
             "result": "OK" if self.ok else "FAILED: " + "; ".join(self.problems),
@@ -81,17 +95,19 @@ class Report:
         return "\n".join(f"{k.ljust(13)}  {v}" for k, v in rows.items())
 
 
+# (integration id, person handle) → the TikTok object ids of that person's unique events
+Expected = dict[tuple[str, str], set[str]]
+
+
 # -- checking ---------------------------------------------------------------------------------------
-def listed_leads(stack: Any, workspace: str) -> list[dict[str, Any]]:
-    """Every lead of the workspace, through GET /social-leads, page by page."""
+def _pages(stack: Any, workspace: str, path: str) -> list[dict[str, Any]]:
+    """Every item of a paged read route of the workspace, page by page."""
     headers = {"Authorization": f"Bearer {stack.dev_token(workspace, 'load-user')}"}
     out: list[dict[str, Any]] = []
     cursor = None
     for _ in range(10_000):
         params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-        resp = requests.get(
-            stack.api_url + "/social-leads", params=params, headers=headers, timeout=REQUEST_TIMEOUT
-        )
+        resp = requests.get(stack.api_url + path, params=params, headers=headers, timeout=REQUEST_TIMEOUT)
         resp.raise_for_status()
         page = resp.json()
         out.extend(page["items"])
@@ -99,6 +115,16 @@ def listed_leads(stack: Any, workspace: str) -> list[dict[str, Any]]:
         if not cursor:
             return out
     raise RuntimeError("paging did not end")
+
+
+def listed_leads(stack: Any, workspace: str) -> list[dict[str, Any]]:
+    """Every lead of the workspace, through GET /social-leads."""
+    return _pages(stack, workspace, "/social-leads")
+
+
+def timeline(stack: Any, workspace: str, lead_id: str) -> list[dict[str, Any]]:
+    """Every interaction of a lead, through GET /social-leads/{lead_id}/interactions."""
+    return _pages(stack, workspace, f"/social-leads/{lead_id}/interactions")
 
 
 def bus_events(stack: Any, expected: int, wait: float = 10.0) -> list[dict[str, Any]]:
@@ -144,48 +170,81 @@ def check_answers(report: Report, sent: list[Sent], seconds: float) -> None:
         report.problems.append(f"unexpected answers: {odd}")
 
 
-def check_leads(report: Report, stack: Any, expected: dict[str, set[tuple[str, str]]]) -> set[str]:
-    """Each workspace's listed leads against ``expected`` (integration id, TikTok object id)
-    pairs; the ids of the leads listed."""
-    report.expected_leads = sum(len(v) for v in expected.values())
-    lead_ids: set[str] = set()
-    for workspace in expected:
+def _object_id(source_ref: dict[str, Any]) -> str | None:
+    return source_ref.get("comment_id") or source_ref.get("message_id")
+
+
+def check_people(report: Report, stack: Any, expected: dict[str, Expected]) -> dict[str, int]:
+    """Each workspace's listed leads against ``expected``: one lead per (integration, person),
+    its ``interaction_count`` and its timeline exactly that person's unique events. The listed
+    leads' ids with the number of interactions each should have."""
+    report.expected_people = sum(len(people) for people in expected.values())
+    report.expected_interactions = sum(len(ids) for people in expected.values() for ids in people.values())
+    counts: dict[str, int] = {}
+    for workspace, people in expected.items():
         listed = listed_leads(stack, workspace)
-        got = Counter(
-            (
-                lead["integration_id"],
-                lead["source_ref"].get("comment_id") or lead["source_ref"].get("message_id"),
-            )
-            for lead in listed
-        )
-        report.leads += len(listed)
-        report.missing_leads += len(expected[workspace] - set(got))
-        report.unexpected_leads += len(set(got) - expected[workspace]) + sum(n - 1 for n in got.values())
-        lead_ids.update(lead["lead_id"] for lead in listed)
+        report.people += len(listed)
         if any(lead["workspace_id"] != workspace for lead in listed):
             report.problems.append(f"{workspace} lists another workspace's lead")
-    if report.missing_leads or report.unexpected_leads or report.leads != report.expected_leads:
+        seen = Counter((lead["integration_id"], lead["author"]["username"]) for lead in listed)
+        report.missing_people += len(set(people) - set(seen))
+        report.unexpected_people += len(set(seen) - set(people)) + sum(n - 1 for n in seen.values())
+        for lead in listed:
+            want = people.get((lead["integration_id"], lead["author"]["username"]), set())
+            got = Counter(_object_id(i["source_ref"]) for i in timeline(stack, workspace, lead["lead_id"]))
+            report.interactions += sum(got.values())
+            report.missing_interactions += len(want - set(got))
+            report.unexpected_interactions += len(set(got) - want) + sum(n - 1 for n in got.values())
+            if lead["interaction_count"] != len(want):
+                report.wrong_counts += 1
+            counts[lead["lead_id"]] = len(want)
+    if report.missing_people or report.unexpected_people or report.people != report.expected_people:
         report.problems.append(
-            f"leads {report.leads} != expected {report.expected_leads} "
-            f"({report.missing_leads} missing, {report.unexpected_leads} unexpected)"
+            f"people {report.people} != expected {report.expected_people} "
+            f"({report.missing_people} missing, {report.unexpected_people} unexpected)"
         )
-    return lead_ids
-
-
-def check_announcements(report: Report, stack: Any, lead_ids: set[str], workspaces: set[str]) -> None:
-    """Every listed lead announced once on the bus, and nothing else of these workspaces."""
-    announced = Counter(
-        e["detail"].get("lead_id")
-        for e in bus_events(stack, report.expected_leads)
-        if e.get("detail-type") == "SocialLeadCaptured" and e["detail"].get("workspace_id") in workspaces
-    )
-    report.announcements = sum(announced.values())
-    report.leads_announced_once = sum(1 for i in lead_ids if announced.get(i) == 1)
-    report.leads_not_announced = sum(1 for i in lead_ids if i not in announced)
-    report.leads_announced_twice_or_more = sum(1 for i in lead_ids if announced.get(i, 0) > 1)
-    report.foreign_announcements = sum(n for i, n in announced.items() if i not in lead_ids)
-    if report.leads_announced_once != len(lead_ids) or report.foreign_announcements:
+    if report.missing_interactions or report.unexpected_interactions or report.wrong_counts:
         report.problems.append(
-            f"announcements: {report.leads_not_announced} leads never, "
-            f"{report.leads_announced_twice_or_more} more than once, {report.foreign_announcements} unknown"
+            f"interactions: {report.missing_interactions} missing, {report.unexpected_interactions} "
+            f"unexpected, {report.wrong_counts} leads with a wrong interaction_count"
+        )
+    return counts
+
+
+def check_bus(report: Report, stack: Any, counts: dict[str, int], workspaces: set[str]) -> None:
+    """On the bus, after deduplicating on ``detail.event_id``: ``SocialLeadCaptured`` once per
+    listed lead and ``SocialLeadActivity`` once per later interaction, nothing else of these
+    workspaces."""
+    wanted = {"SocialLeadCaptured", "SocialLeadActivity"}
+    events = [
+        e
+        for e in bus_events(stack, sum(counts.values()))
+        if e.get("detail-type") in wanted and e["detail"].get("workspace_id") in workspaces
+    ]
+    unique = {e["detail"]["event_id"]: e for e in events}
+    report.bus_events = len(events)
+    report.repeated_events = len(events) - len(unique)
+    captured = Counter(
+        e["detail"]["lead_id"] for e in unique.values() if e["detail-type"] == "SocialLeadCaptured"
+    )
+    activity = Counter(
+        e["detail"]["lead_id"] for e in unique.values() if e["detail-type"] == "SocialLeadActivity"
+    )
+    report.captured, report.activity = sum(captured.values()), sum(activity.values())
+    report.people_captured_once = sum(1 for i in counts if captured.get(i) == 1)
+    report.people_not_captured = sum(1 for i in counts if i not in captured)
+    report.missing_activity = sum(max(0, n - 1 - activity.get(i, 0)) for i, n in counts.items())
+    report.extra_activity = sum(max(0, activity.get(i, 0) - (n - 1)) for i, n in counts.items())
+    report.foreign_events = sum(n for i, n in (captured + activity).items() if i not in counts)
+    if (
+        report.people_captured_once != len(counts)
+        or report.missing_activity
+        or report.extra_activity
+        or report.foreign_events
+    ):
+        report.problems.append(
+            f"bus: {report.people_not_captured} people never captured, "
+            f"{len(counts) - report.people_captured_once - report.people_not_captured} more than once, "
+            f"{report.missing_activity} interactions never announced, {report.extra_activity} announced "
+            f"too often, {report.foreign_events} unknown"
         )

@@ -1,5 +1,5 @@
 """The whole product on one machine: moto (AWS), the TikTok emulator, the template's functions
-behind the local gateway, their schedules, and the console.
+behind the local gateway, their schedules and table streams, and the console.
 
     with LocalStack(Ports.ephemeral()) as stack:     # or Ports.from_env() for 3000/3001/3002
         print(stack.api_url)
@@ -23,7 +23,7 @@ from werkzeug.utils import send_from_directory
 
 from orcapulse_local import config, dev_tokens
 from orcapulse_local.aws_server import AwsServer, Provisioned, drain_bus_tap, provision
-from orcapulse_local.event_sources import Scheduler, schedules
+from orcapulse_local.event_sources import Scheduler, StreamMappings, schedules, stream_events
 from orcapulse_local.gateway import Gateway, Request, Response, json_response
 from orcapulse_local.lambda_runtime import (
     FunctionSpec,
@@ -65,6 +65,7 @@ class LocalStack:
         log_sink: LogSink | None = print_sink,
         access_log: LogSink | None = None,
         run_schedules: bool = True,
+        run_streams: bool = True,
         prewarm: bool = True,
     ):
         self.ports = ports
@@ -74,6 +75,7 @@ class LocalStack:
         self.log_sink = log_sink
         self.access_log = access_log
         self.run_schedules = run_schedules
+        self.run_streams = run_streams
         self.prewarm = prewarm
         self.logs: deque[tuple[str, str]] = deque(maxlen=5000)
         self.bus_events: list[dict[str, Any]] = []
@@ -83,6 +85,7 @@ class LocalStack:
         self.gateway: Gateway | None = None
         self.runtime: LambdaRuntime | None = None
         self.scheduler: Scheduler | None = None
+        self.streams: StreamMappings | None = None
         self.ctx: Context | None = None
         self.functions: dict[str, FunctionSpec] = {}
         self.provisioned = Provisioned()
@@ -154,6 +157,17 @@ class LocalStack:
         )
         if self.run_schedules:
             self.scheduler.start()
+        # Each DynamoDB event of the template polls its table's stream in the background; the
+        # leads table's stream is how new leads and interactions reach the bus.
+        self.streams = StreamMappings(
+            stream_events(self.functions, ctx),
+            self.provisioned.tables,
+            self.runtime,
+            self.aws_url,
+            lambda m: self._log("local", m),
+        )
+        if self.run_streams:
+            self.streams.start()
 
     def _warm_order(self, logical_id: str) -> int:
         kinds = {e.get("Type") for e in self.functions[logical_id].events.values()}
@@ -161,6 +175,8 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything that was started, newest first; safe to call twice."""
+        if self.streams is not None:
+            self.streams.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.gateway is not None:
@@ -201,8 +217,12 @@ class LocalStack:
     ) -> str:
         return dev_tokens.mint(workspace=workspace, user=user, workspace_claim=self.workspace_claim)
 
-    def drain_bus_events(self) -> list[dict[str, Any]]:
-        """Every event the product has put on its buses so far (copied there by the local tap)."""
+    def drain_bus_events(self, *, settle: bool = True) -> list[dict[str, Any]]:
+        """Every event the product has put on its buses so far (copied there by the local tap).
+        With ``settle``, what is still pending on the tables' streams is delivered first, so the
+        events of every write already answered are listed without waiting for the next poll."""
+        if settle and self.streams is not None:
+            self.streams.pump()
         with self._bus_lock:
             for queue_url in self.provisioned.bus_taps.values():
                 self.bus_events.extend(drain_bus_tap(self.aws_url, queue_url))

@@ -10,7 +10,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+# Records per GetRecords call (DynamoDB Streams' maximum).
+PAGE = 1000
+MAX_BACKOFF_SECONDS = 30.0
 
 
 class StreamSource:
@@ -25,6 +30,7 @@ class StreamSource:
         *,
         patterns: list[dict[str, Any]] | None = None,
         batch_size: int = 100,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.streams = streams
@@ -32,13 +38,19 @@ class StreamSource:
         self.handler = handler
         self.patterns = patterns or []
         self.batch_size = batch_size
+        self.on_error = on_error
+        self._stream_arn: str | None = None
         self._after: dict[str, str] = {}  # shard id → last sequence number delivered
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._caught_up = True
         self._thread: threading.Thread | None = None
 
     def _arn(self) -> str:
-        return str(self.dynamodb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"])
+        if self._stream_arn is None:
+            described = self.dynamodb.describe_table(TableName=self.table_name)["Table"]
+            self._stream_arn = str(described["LatestStreamArn"])
+        return self._stream_arn
 
     def _read(self) -> list[dict[str, Any]]:
         arn = self._arn()
@@ -54,43 +66,76 @@ class StreamSource:
             iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)[
                 "ShardIterator"
             ]
-            for record in self.streams.get_records(ShardIterator=iterator)["Records"]:
-                record["eventSourceARN"] = arn
-                record["_shard"] = shard_id
-                records.append(record)
+            while iterator:
+                page = self.streams.get_records(ShardIterator=iterator, Limit=PAGE)
+                for record in page["Records"]:
+                    record["eventSourceARN"] = arn
+                    record["_shard"] = shard_id
+                    records.append(record)
+                # An open shard always names a next iterator: a short page is the end, for now.
+                iterator = page.get("NextShardIterator") if len(page["Records"]) == PAGE else None
         return records
 
     def _admitted(self, record: dict[str, Any]) -> bool:
         return not self.patterns or any(_matches(pattern, record) for pattern in self.patterns)
 
+    def poll(self) -> bool:
+        """:meth:`pump` once; False when a batch failed and waits to be retried."""
+        self.pump()
+        return self._caught_up
+
     def pump(self) -> list[Any]:
-        """Deliver every pending record once, in batches; a batch the function fails (or reports
-        as partly failed) stops the pump at its first failed record, to be retried next time.
-        Returns the function's answers."""
+        """Deliver every pending record once, in batches of up to ``batch_size`` records the
+        filter admits (records it drops are passed over, as Lambda discards them before
+        batching); a batch the function fails (or reports as partly failed) stops the pump at its
+        first failed record, to be retried next time. Returns the function's answers."""
         answers: list[Any] = []
         with self._lock:
-            records = self._read()
-            while records:
-                batch, records = records[: self.batch_size], records[self.batch_size :]
-                admitted = [_lambda_record(r) for r in batch if self._admitted(r)]
-                answer = self.handler({"Records": admitted}) if admitted else {"batchItemFailures": []}
-                answers.append(answer)
-                failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
-                for record in batch:
-                    sequence = record["dynamodb"]["SequenceNumber"]
-                    if sequence in failed:
+            self._caught_up = False
+            passed: list[dict[str, Any]] = []  # every record since the last delivered position
+            batch: list[dict[str, Any]] = []  # the admitted ones among them
+            for record in self._read():
+                passed.append(record)
+                if self._admitted(record):
+                    batch.append(record)
+                if len(batch) == self.batch_size:
+                    if not self._deliver(passed, batch, answers):
                         return answers
-                    self._after[_shard_of(record)] = sequence
+                    passed, batch = [], []
+            self._caught_up = self._deliver(passed, batch, answers)
         return answers
+
+    def _deliver(self, passed: list[dict[str, Any]], batch: list[dict[str, Any]], answers: list[Any]) -> bool:
+        """Invoke the function with ``batch`` (if any) and move past ``passed`` up to the first
+        record the answer names as failed; False when one was."""
+        failed: set[str] = set()
+        if batch:
+            answer = self.handler({"Records": [_lambda_record(r) for r in batch]})
+            answers.append(answer)
+            failures = answer.get("batchItemFailures") if isinstance(answer, dict) else None
+            failed = {str(f.get("itemIdentifier")) for f in failures or []}
+        for record in passed:
+            sequence = record["dynamodb"]["SequenceNumber"]
+            if sequence in failed:
+                return False
+            self._after[_shard_of(record)] = sequence
+        return True
 
     def start(self, period: float = 0.5) -> None:
         """Poll in the background, as Lambda's event source mapping does."""
 
         def loop() -> None:
-            while not self._stop.wait(period):
-                self.pump()
+            failures = 0  # in a row: a batch that keeps failing is retried less and less often
+            while not self._stop.wait(min(period * 2**failures, MAX_BACKOFF_SECONDS)):
+                try:
+                    delivered = self.poll()
+                except Exception as exc:  # the poller outlives a failed poll, as Lambda's does
+                    delivered = False
+                    if self.on_error is not None:
+                        self.on_error(exc)
+                failures = 0 if delivered else min(failures + 1, 8)
 
-        self._thread = threading.Thread(target=loop, name="stream", daemon=True)
+        self._thread = threading.Thread(target=loop, name=f"stream-{self.table_name}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -107,7 +152,7 @@ def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
     """A stream record as Lambda hands it to the function (creation time in epoch seconds)."""
     change = dict(record["dynamodb"])
     created = change.get("ApproximateCreationDateTime")
-    if hasattr(created, "timestamp"):
+    if isinstance(created, datetime):
         change["ApproximateCreationDateTime"] = int(created.timestamp())
     return {
         "eventID": record.get("eventID"),

@@ -27,10 +27,17 @@ def person_id(author: str) -> str:
     return str(int(hashlib.sha256(author.encode()).hexdigest()[:15], 16))
 
 
+def stranger() -> str:
+    """A handle nobody used before in this process: an event without an author is a new person."""
+    return f"stranger.{next(_ids) % 1_000_000:06d}"
+
+
 def event_content(kind: str, open_id: str, text: str = "", *, author: str | None = None) -> dict[str, Any]:
     """The ``content`` of a webhook event of ``kind`` (comment, dm, high_intent, removed), shaped
-    as TikTok documents it. Comment ids come as JSON numbers (int64), as TikTok sends them."""
+    as TikTok documents it. Comment ids come as JSON numbers (int64), as TikTok sends them.
+    ``author`` is who writes (the same author is the same person); without one, a new stranger."""
     now_ms = int(time.time() * 1000)
+    author = author or stranger()
     if kind == "comment":
         return {
             "comment_id": next(_ids),
@@ -40,26 +47,26 @@ def event_content(kind: str, open_id: str, text: str = "", *, author: str | None
             "comment_action": "insert",
             "text": text,
             "timestamp": now_ms,
-            "unique_identifier": author or "orca.lover.22",
+            "unique_identifier": author,
         }
     if kind == "high_intent":
         return {
             "comment_id": next(_ids),
             "comment_text": text,
-            "unique_identifier": author or "ready.to.buy",
+            "unique_identifier": author,
             "is_follower": True,
             "timestamp": now_ms,
         }
     if kind == "dm":
-        # An author keeps one conversation with the account; without one, every DM is a stranger.
-        sender = person_id(author) if author else f"{next(_ids)}"
+        # An author keeps one conversation with the account.
+        sender = person_id(author)
         return {
             "conversation_id": f"0:1:{sender}:{open_id}",
             "message_id": f"{next(_ids)}",
             "timestamp": now_ms,
             "type": "text",
             "text": {"body": text},
-            "from": author or "aquarium.buyer",
+            "from": author,
             "from_user": {"id": sender},
             "to": open_id,
             "to_user": {"id": open_id},

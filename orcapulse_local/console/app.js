@@ -2,7 +2,13 @@
 // dev JWT. Plain DOM, no build step.
 "use strict";
 
-const state = { token: null, cursors: [null], page: 0, integrations: [], sources: new Map() };
+const state = {
+  token: null, cursors: [null], page: 0, integrations: [], sources: new Map(),
+  // The person whose timeline is open: their lead id, the cursor of the next page, and a counter
+  // that lets a stale answer (another person clicked meanwhile) be dropped.
+  timeline: { leadId: null, cursor: null, request: 0 },
+};
+const TIMELINE_PAGE = 5;
 const $ = (id) => document.getElementById(id);
 
 // Words for the API's codes. Capture sources come with their labels from GET /platforms; these
@@ -37,6 +43,13 @@ const EVENT_NAME = {
   "authorization.removed": "Disconnect notice",
 };
 const NEEDS_ACTION = new Set(["revoked", "needs_reauth"]);
+const INTERACTION_KIND = {
+  comment: "Comment",
+  dm: "Direct message",
+  high_intent_comment: "High-intent comment",
+  lead_form: "Lead form",
+};
+const SOURCE_STATE = { present: "On TikTok", deleted: "Deleted on TikTok", hidden: "Hidden on TikTok" };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -236,10 +249,40 @@ function leadAccount(lead) {
   return item ? accountName(item) : el("span", { class: "note", title: lead.integration_id }, "disconnected account");
 }
 
+function personName(lead) {
+  return lead.author?.username || lead.author?.id || "unknown person";
+}
+
+function sourceLabel(source) {
+  return state.sources.get(source) || source;
+}
+
 function emptyLeads(text) {
   $("leads").hidden = true;
   $("leads-empty").textContent = text;
   $("leads-empty").hidden = false;
+}
+
+function personRow(lead) {
+  const count = Number(lead.interaction_count || 0);
+  const row = el("tr", { class: "person", "data-lead": lead.lead_id, onclick: () => openTimeline(lead.lead_id) },
+    el("td", { class: "nowrap" }, el("button", {
+      type: "button", class: "link", "data-testid": "lead-person",
+      title: `Show what ${personName(lead)} did`, "aria-controls": "timeline",
+    }, personName(lead))),
+    el("td", { class: "nowrap", "data-testid": "lead-account" }, leadAccount(lead)),
+    el("td", { class: "sources nowrap", "data-testid": "lead-sources" },
+      ...(lead.capture_sources?.length ? lead.capture_sources : [lead.capture_source]).map((source) =>
+        el("span", { class: "badge", "data-testid": "lead-source" }, sourceLabel(source)))),
+    el("td", { class: "count", "data-testid": "lead-count", title: `${count} interaction${count === 1 ? "" : "s"}` }, count),
+    el("td", { "data-testid": "lead-activity" }, when(lead.last_activity_at, "minute")),
+    el("td", { class: "message", "data-testid": "lead-message" }, lead.message || ""),
+    el("td", { class: "status" },
+      el("span", { class: `badge ${lead.status}`, "data-testid": "lead-status" }, LEAD_STATUS[lead.status] || lead.status),
+      lead.high_intent ? el("span", { class: "badge hot", "data-testid": "lead-intent" }, "High intent") : ""),
+  );
+  if (lead.lead_id === state.timeline.leadId) row.classList.add("selected");
+  return row;
 }
 
 async function loadLeads() {
@@ -253,30 +296,110 @@ async function loadLeads() {
     return;
   }
   const items = body.items || [];
-  rows.replaceChildren(...items.map((lead) => el("tr", { "data-lead": lead.lead_id },
-    el("td", {}, when(lead.captured_at)),
-    el("td", { class: "nowrap", "data-testid": "lead-account" }, leadAccount(lead)),
-    el("td", {}, el("span", { class: "badge", "data-testid": "lead-source" },
-      state.sources.get(lead.capture_source) || lead.capture_source)),
-    el("td", { class: "nowrap" }, lead.author?.username || lead.author?.id || "—"),
-    el("td", { class: "message", "data-testid": "lead-message" }, lead.message || ""),
-    el("td", {}, el("span", { class: `badge ${lead.status}` }, LEAD_STATUS[lead.status] || lead.status)),
-    el("td", {}, lead.high_intent ? el("span", { class: "badge hot" }, "High intent") : ""),
-  )));
+  rows.replaceChildren(...items.map(personRow));
   if (items.length > 0) {
     $("leads").hidden = false;
     $("leads-empty").hidden = true;
   } else if (filtered() || state.page > 0) {
     emptyLeads("No leads match these filters.");
   } else if (state.integrations.length === 0) {
-    emptyLeads("No leads yet. Connect a TikTok account to start: its comments and messages become leads here.");
+    emptyLeads("No leads yet. Connect a TikTok account to start: the people who comment and write to it become leads here.");
   } else {
-    emptyLeads("No leads yet. Send a test comment or direct message above, and it appears here.");
+    emptyLeads("No leads yet. Send a test comment or direct message above, and its writer appears here.");
   }
   state.cursors[state.page + 1] = body.next_cursor || null;
   $("next").disabled = !body.next_cursor;
   $("prev").disabled = state.page === 0;
   $("page").textContent = `page ${state.page + 1}`;
+}
+
+// -- one person's timeline ----------------------------------------------------------------------------
+function interactionItem(interaction) {
+  const sourceState = interaction.source_state || "present";
+  return el("li", { "data-testid": "interaction", "data-interaction": interaction.interaction_id },
+    el("div", { class: "meta" },
+      el("span", { class: "badge kind", "data-testid": "interaction-kind" },
+        INTERACTION_KIND[interaction.kind] || interaction.kind),
+      when(interaction.occurred_at),
+      el("span", { class: `badge state-${sourceState}`, "data-testid": "interaction-state" },
+        SOURCE_STATE[sourceState] || sourceState),
+      interaction.high_intent ? el("span", { class: "badge hot" }, "High intent") : ""),
+    el("div", { class: "text", "data-testid": "interaction-message" },
+      interaction.message || el("span", { class: "note" }, "(no text)")));
+}
+
+function markSelected() {
+  for (const row of $("leads").querySelectorAll("tbody tr")) {
+    row.classList.toggle("selected", row.dataset.lead === state.timeline.leadId);
+  }
+}
+
+function closeTimeline() {
+  state.timeline = { leadId: null, cursor: null, request: state.timeline.request + 1 };
+  $("timeline").hidden = true;
+  $("interactions").replaceChildren();
+  markSelected();
+}
+
+// Opens (or reloads from its newest interaction) the timeline of a person.
+async function openTimeline(leadId, { scroll = true } = {}) {
+  const request = state.timeline.request + 1;
+  state.timeline = { leadId, cursor: null, request };
+  markSelected();
+  $("timeline").hidden = false;
+  $("timeline-empty").hidden = true;
+  $("timeline-more").hidden = true;
+  let lead;
+  try {
+    lead = await api(`/social-leads/${encodeURIComponent(leadId)}`);
+  } catch (error) {
+    if (request !== state.timeline.request) return;
+    $("timeline-title").textContent = "A person";
+    $("timeline-summary").textContent = "";
+    $("interactions").replaceChildren();
+    $("timeline-empty").textContent = `Could not open this person: ${error.message}`;
+    $("timeline-empty").hidden = false;
+    return;
+  }
+  if (request !== state.timeline.request) return;
+  // The person as they are now: their row in the list too, if it shows them.
+  const row = $("leads").querySelector(`tbody tr[data-lead="${CSS.escape(lead.lead_id)}"]`);
+  if (row) row.replaceWith(personRow(lead));
+  const count = Number(lead.interaction_count || 0);
+  const account = leadAccount(lead);
+  $("timeline-title").replaceChildren(`What ${personName(lead)} did`);
+  $("timeline-summary").replaceChildren(
+    `${count} interaction${count === 1 ? "" : "s"} with `, account,
+    ` · first seen `, when(lead.first_seen_at, "minute"), ` · last active `, when(lead.last_activity_at, "minute"),
+    ` · ${LEAD_STATUS[lead.status] || lead.status}`);
+  $("interactions").replaceChildren();
+  await loadInteractions(request);
+  if (scroll && request === state.timeline.request) $("timeline").scrollIntoView({ block: "nearest" });
+}
+
+async function loadInteractions(request) {
+  const { leadId, cursor } = state.timeline;
+  const query = new URLSearchParams({ limit: String(TIMELINE_PAGE) });
+  if (cursor) query.set("cursor", cursor);
+  $("timeline-more").disabled = true;
+  let body;
+  try {
+    body = await api(`/social-leads/${encodeURIComponent(leadId)}/interactions?${query}`);
+  } catch (error) {
+    if (request !== state.timeline.request) return;
+    $("timeline-empty").textContent = `Could not load what this person did: ${error.message}`;
+    $("timeline-empty").hidden = false;
+    return;
+  } finally {
+    $("timeline-more").disabled = false;
+  }
+  if (request !== state.timeline.request) return;
+  $("interactions").append(...(body.items || []).map(interactionItem));
+  state.timeline.cursor = body.next_cursor || null;
+  $("timeline-more").hidden = !body.next_cursor;
+  const none = $("interactions").children.length === 0;
+  $("timeline-empty").textContent = none ? "No interactions to show for this person." : "";
+  $("timeline-empty").hidden = !none;
 }
 
 async function loadPlatforms() {
@@ -304,6 +427,8 @@ async function refresh() {
   // Leads name their account: integrations first.
   await loadIntegrations();
   await loadLeads();
+  // An open timeline may have gained an interaction.
+  if (state.timeline.leadId) await openTimeline(state.timeline.leadId, { scroll: false });
 }
 
 // -- start ------------------------------------------------------------------------------------------------
@@ -337,9 +462,12 @@ async function main() {
     await signIn();
     state.cursors = [null]; state.page = 0;
     for (const id of ["f-integration", "f-source", "f-status"]) $(id).value = "";
+    closeTimeline();
     await refresh();
   });
   $("banner-close").addEventListener("click", clearBanner);
+  $("timeline-close").addEventListener("click", closeTimeline);
+  $("timeline-more").addEventListener("click", () => loadInteractions(state.timeline.request));
   $("connect").addEventListener("click", () => connect(null));
   $("test-event").addEventListener("submit", sendEvent);
   $("filters").addEventListener("submit", (event) => {

@@ -1,7 +1,8 @@
 """End to end in headless Chromium, as a newcomer meets the console: empty states that say what
-to do, connecting two TikTok accounts at the emulator's consent page, test events becoming leads
-with their account named, TikTok revoking one account and a Reconnect, a workspace switch, the
-same page at phone width, and a disconnect.
+to do, connecting two TikTok accounts at the emulator's consent page, test events becoming leads —
+people, with their account named: one author's DM and comment are one person with two
+interactions, whose timeline opens and pages — TikTok revoking one account and a Reconnect, a
+workspace switch, the same page at phone width, and a disconnect.
 
 Uses Debian's Chromium (``make browser`` installs it) through Playwright's bundled driver. Under
 ``make test`` (ORCAPULSE_REQUIRE_BROWSER=1) a missing browser fails the test instead of skipping
@@ -11,12 +12,14 @@ README and docs/local.md show the ones in docs/)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -123,18 +126,50 @@ def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
         expect(bay_row.get_by_test_id("integration-status")).to_have_text("Active")
         expect(page.get_by_test_id("leads-empty")).to_contain_text("Send a test comment or direct message")
 
-        # Test events become leads, each named by its account; the next action clears the banner.
+        # Test events become leads — people — each named by its account; the next action clears
+        # the banner. One author writes a DM and then a comment: one person, two interactions.
         _send(page, bay.open_id, "comment", "Is the orca plush machine washable?")
         expect(banner).to_be_hidden()
         expect(page.get_by_test_id("event-result")).to_contain_text("accepted")
+        expect(page.get_by_test_id("lead-count")).to_have_text(["1"])
         with page.expect_request("**/local/tiktok/webhooks") as sent:
             _send(page, kelp.open_id, "dm", "Can I order 20 for my shop?", author="kelp.buyer")
         assert sent.value.post_data_json["author"] == "kelp.buyer"
+        expect(page.get_by_test_id("lead-count")).to_have_text(["1", "1"])
+        _send(page, kelp.open_id, "comment", "Love the orca plush!", author="kelp.buyer")
+        expect(page.get_by_test_id("lead-count")).to_have_text(["2", "1"])
+        expect(page.get_by_test_id("lead-person").first).to_have_text("kelp.buyer")
+        expect(page.get_by_test_id("lead-person").last).to_contain_text("stranger.")
         expect(page.get_by_test_id("lead-message")).to_have_text(
-            ["Can I order 20 for my shop?", "Is the orca plush machine washable?"]
+            ["Love the orca plush!", "Is the orca plush machine washable?"]
         )
         expect(page.get_by_test_id("lead-account")).to_have_text(["Kelp Corner", "Browser Bay Shop"])
-        expect(page.get_by_test_id("lead-source")).to_have_text(["TikTok direct message", "TikTok comment"])
+        expect(page.get_by_test_id("lead-sources")).to_have_text(
+            ["TikTok commentTikTok direct message", "TikTok comment"]
+        )
+        # Last activity to the minute, as the listing orders people.
+        expect(page.get_by_test_id("lead-activity").first).to_have_text(
+            re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
+        )
+
+        # A person's timeline: what they did, newest first, in words.
+        page.get_by_test_id("lead-person").first.click()
+        timeline = page.get_by_test_id("timeline")
+        expect(timeline).to_be_visible()
+        expect(page.get_by_test_id("timeline-title")).to_have_text("What kelp.buyer did")
+        expect(page.get_by_test_id("timeline-summary")).to_contain_text("2 interactions with Kelp Corner")
+        expect(page.get_by_test_id("interaction-kind")).to_have_text(["Comment", "Direct message"])
+        expect(page.get_by_test_id("interaction-message")).to_have_text(
+            ["Love the orca plush!", "Can I order 20 for my shop?"]
+        )
+        expect(page.get_by_test_id("interaction-state")).to_have_text(["On TikTok", "On TikTok"])
+        expect(timeline.locator("time")).to_have_count(2 + 2)  # each interaction's, first and last seen
+        expect(page.get_by_test_id("timeline-more")).to_be_hidden()
+        selected = page.locator("#leads tr.selected")
+        expect(selected).to_have_count(1)
+        expect(selected.get_by_test_id("lead-person")).to_have_text("kelp.buyer")
+
+        # Filters: an account, then a capture source matching any of a person's sources.
         page.get_by_test_id("filter-account").select_option(label="Browser Bay Shop")
         page.get_by_test_id("apply-filters").click()
         expect(page.get_by_test_id("lead-message")).to_have_text(["Is the orca plush machine washable?"])
@@ -142,10 +177,35 @@ def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
         page.get_by_test_id("filter-source").select_option("tiktok_dm")
         page.get_by_test_id("apply-filters").click()
         expect(page.get_by_test_id("lead-account")).to_have_text(["Kelp Corner"])
+        page.get_by_test_id("filter-source").select_option("tiktok_comment")
+        page.get_by_test_id("apply-filters").click()
+        expect(page.get_by_test_id("lead-account")).to_have_text(["Kelp Corner", "Browser Bay Shop"])
         page.get_by_test_id("filter-source").select_option("")
         page.get_by_test_id("apply-filters").click()
         expect(page.get_by_test_id("lead-message")).to_have_count(2)
         _shoot(page, "leads")
+
+        # More than a page of interactions: "Load more" follows the cursor to the oldest.
+        for n in range(4):
+            requests.post(
+                live.api_url + "/local/tiktok/webhooks",
+                json={
+                    "event": "dm",
+                    "open_id": kelp.open_id,
+                    "text": f"Follow-up {n + 1}",
+                    "author": "kelp.buyer",
+                },
+                timeout=30,
+            ).raise_for_status()
+        page.get_by_test_id("lead-person").first.click()
+        expect(page.get_by_test_id("timeline-summary")).to_contain_text("6 interactions")
+        expect(page.get_by_test_id("interaction")).to_have_count(5)
+        expect(page.get_by_test_id("interaction-message").first).to_have_text("Follow-up 4")
+        page.get_by_test_id("timeline-more").click()
+        expect(page.get_by_test_id("interaction")).to_have_count(6)
+        expect(page.get_by_test_id("interaction-message").last).to_have_text("Can I order 20 for my shop?")
+        expect(page.get_by_test_id("timeline-more")).to_be_hidden()
+        _shoot(page, "timeline")
 
         # TikTok says the owner removed the app: revoked, with why and what to do.
         _send(page, bay.open_id, "removed")
@@ -164,6 +224,7 @@ def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_test_id("integrations-empty")).to_be_visible()
         expect(banner).to_be_hidden()
+        expect(page.get_by_test_id("timeline")).to_be_hidden()
         page.get_by_test_id("workspace").fill("ws-browser")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_test_id("lead-message")).to_have_count(2)
@@ -171,7 +232,10 @@ def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
         # Phone width: nothing wider than the screen; tables scroll in their card; dates on one line.
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        heights = page.locator("#leads time, #integrations time").evaluate_all(
+        page.get_by_test_id("lead-person").first.click()
+        expect(page.get_by_test_id("interaction")).to_have_count(5)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        heights = page.locator("#leads time, #integrations time, #timeline time").evaluate_all(
             "nodes => nodes.map((node) => node.getBoundingClientRect().height)"
         )
         assert heights

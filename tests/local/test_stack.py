@@ -161,10 +161,10 @@ def connect(live: LocalStack, token: str, open_id: str) -> str:
     return result["integration_id"]
 
 
-def send(live: LocalStack, kind: str, open_id: str, text: str = "") -> dict[str, Any]:
+def send(live: LocalStack, kind: str, open_id: str, text: str = "", author: str = "") -> dict[str, Any]:
     resp = requests.post(
         live.api_url + "/local/tiktok/webhooks",
-        json={"event": kind, "open_id": open_id, "text": text},
+        json={"event": kind, "open_id": open_id, "text": text, "author": author},
         timeout=30,
     )
     assert resp.status_code == 200
@@ -172,67 +172,76 @@ def send(live: LocalStack, kind: str, open_id: str, text: str = "") -> dict[str,
     return summary
 
 
+def get(live: LocalStack, token: str, path: str, **params: Any) -> Any:
+    resp = requests.get(live.api_url + path, params=params, headers=auth(token), timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
 def test_the_full_story(live):
     workspace, token = "ws-story", live.dev_token("ws-story", "u-story")
     open_id = live.emulator.state.add_account(display_name="Story Shop").open_id
 
     integration_id = connect(live, token, open_id)
-    [integration] = requests.get(live.api_url + "/integrations", headers=auth(token), timeout=30).json()[
-        "items"
-    ]
+    [integration] = get(live, token, "/integrations")["items"]
     assert (integration["integration_id"], integration["status"]) == (integration_id, "active")
     assert integration["display_name"] == "Story Shop"
 
-    comment = send(live, "comment", open_id, "How much for 3 orca plushies?")
+    # One person comments and then writes a DM; another person writes a DM.
+    comment = send(live, "comment", open_id, "How much for 3 orca plushies?", author="reef.buyer")
     assert (comment["status"], comment["response"]) == (200, {"status": "accepted"})
-    dm = send(live, "dm", open_id, "Do you do wholesale?")
+    dm = send(live, "dm", open_id, "Do you do wholesale?", author="reef.buyer")
     assert (dm["status"], dm["response"]) == (200, {"status": "accepted"})
+    other = send(live, "dm", open_id, "Is the big one in stock?", author="kelp.fan")
+    assert other["response"] == {"status": "accepted"}
 
     redelivered = requests.post(
         live.api_url + f"/local/tiktok/webhooks/{comment['delivery_id']}/redeliver", json={}, timeout=30
     ).json()
     assert redelivered["response"] == {"status": "duplicate"}
 
-    leads = requests.get(live.api_url + "/social-leads", headers=auth(token), timeout=30).json()
-    assert [lead["capture_source"] for lead in leads["items"]] == ["tiktok_dm", "tiktok_comment"]
-    assert {lead["message"] for lead in leads["items"]} == {
-        "How much for 3 orca plushies?",
-        "Do you do wholesale?",
-    }
+    # Two people, the latest activity first; the one who wrote twice has both interactions.
+    leads = get(live, token, "/social-leads")["items"]
+    assert [lead["author"]["username"] for lead in leads] == ["kelp.fan", "reef.buyer"]
+    kelp, reef = leads
+    assert [kelp["interaction_count"], reef["interaction_count"]] == [1, 2]
+    assert reef["capture_sources"] == ["tiktok_comment", "tiktok_dm"]
+    assert reef["capture_source"] == "tiktok_comment"  # the first interaction's
+    assert reef["message"] == "Do you do wholesale?"  # the latest interaction's
     assert all(
-        lead["workspace_id"] == workspace and lead["integration_id"] == integration_id
-        for lead in leads["items"]
+        lead["workspace_id"] == workspace and lead["integration_id"] == integration_id for lead in leads
     )
-    dms = requests.get(
-        live.api_url + "/social-leads",
-        params={"capture_source": "tiktok_dm"},
-        headers=auth(token),
-        timeout=30,
-    ).json()
-    assert [lead["message"] for lead in dms["items"]] == ["Do you do wholesale?"]
-    page = requests.get(
-        live.api_url + "/social-leads", params={"limit": 1}, headers=auth(token), timeout=30
-    ).json()
-    rest = requests.get(
-        live.api_url + "/social-leads",
-        params={"limit": 1, "cursor": page["next_cursor"]},
-        headers=auth(token),
-        timeout=30,
-    ).json()
-    assert [page["items"][0]["lead_id"], rest["items"][0]["lead_id"]] == [
-        lead["lead_id"] for lead in leads["items"]
+    timeline = get(live, token, f"/social-leads/{reef['lead_id']}/interactions", limit=1)
+    assert [(i["kind"], i["message"]) for i in timeline["items"]] == [("dm", "Do you do wholesale?")]
+    older = get(
+        live, token, f"/social-leads/{reef['lead_id']}/interactions", limit=1, cursor=timeline["next_cursor"]
+    )
+    assert [(i["kind"], i["message"]) for i in older["items"]] == [
+        ("comment", "How much for 3 orca plushies?")
     ]
-    other = requests.get(
-        live.api_url + "/social-leads", headers=auth(live.dev_token("ws-else")), timeout=30
-    ).json()
-    assert other["items"] == []
+    assert older["next_cursor"] is None
 
-    # New leads are announced once each on the bus, by the webhook itself (the duplicate adds none).
+    comments = get(live, token, "/social-leads", capture_source="tiktok_comment")["items"]
+    assert [lead["lead_id"] for lead in comments] == [reef["lead_id"]]
+    page = get(live, token, "/social-leads", limit=1)
+    rest = get(live, token, "/social-leads", limit=1, cursor=page["next_cursor"])
+    assert [page["items"][0]["lead_id"], rest["items"][0]["lead_id"]] == [kelp["lead_id"], reef["lead_id"]]
+    assert get(live, live.dev_token("ws-else"), "/social-leads")["items"] == []
+
+    # The leads table's stream announces each person once and each later interaction once; the
+    # duplicate delivery adds nothing.
     announced = [e for e in live.drain_bus_events() if e["detail"].get("workspace_id") == workspace]
-    assert sorted(e["detail"]["lead_id"] for e in announced) == sorted(
-        lead["lead_id"] for lead in leads["items"]
+    assert sorted((e["detail-type"], e["detail"]["lead_id"]) for e in announced) == sorted(
+        [
+            ("SocialLeadCaptured", kelp["lead_id"]),
+            ("SocialLeadCaptured", reef["lead_id"]),
+            ("SocialLeadActivity", reef["lead_id"]),
+        ]
     )
-    assert {e["detail-type"] for e in announced} == {"SocialLeadCaptured"}
+    [activity] = [e for e in announced if e["detail-type"] == "SocialLeadActivity"]
+    assert activity["detail"]["interaction"]["kind"] == "dm"
+    assert activity["detail"]["interaction_count"] == 2
+    assert len({e["detail"]["event_id"] for e in announced}) == 3
 
     # Tokens live in Secrets Manager only.
     ddb = client("dynamodb", live.aws_url)
@@ -245,9 +254,28 @@ def test_the_full_story(live):
     )
     assert gone.json() == {"integration_id": integration_id, "revoked": True}
     assert live.emulator.state.revoked.count(open_id) == revocations + 1
-    assert requests.get(live.api_url + "/integrations", headers=auth(token), timeout=30).json()["items"] == []
+    assert get(live, token, "/integrations")["items"] == []
     sm = client("secretsmanager", live.aws_url)
     assert not [s for s in sm.list_secrets()["SecretList"] if s["Name"].endswith(integration_id)]
+
+
+def test_the_stream_announces_in_the_background(live):
+    token = live.dev_token("ws-stream")
+    open_id = live.emulator.state.add_account(display_name="Stream Shop").open_id
+    connect(live, token, open_id)
+    send(live, "comment", open_id, "Background?", author="tide.watcher")
+    [lead] = get(live, token, "/social-leads")["items"]
+    # Nobody delivers the stream's records but its poller: the event reaches the bus on its own.
+    deadline = time.monotonic() + 15
+    announced: list[str] = []
+    while not announced and time.monotonic() < deadline:
+        time.sleep(0.2)
+        announced = [
+            e["detail-type"]
+            for e in live.drain_bus_events(settle=False)
+            if e["detail"]["lead_id"] == lead["lead_id"]
+        ]
+    assert announced == ["SocialLeadCaptured"]
 
 
 def test_a_high_intent_comment_becomes_a_high_intent_lead(live):
@@ -282,13 +310,13 @@ def test_the_scheduled_refresher_rotates_a_token_that_expires_soon(live):
     assert len(live_refresh) == 1
 
 
-def test_the_announcement_backstop_runs_on_its_schedule(live):
-    run = requests.post(
-        live.api_url + "/local/schedules/LeadPublisherFunction/run", json={}, timeout=60
-    ).json()
-    assert run["ok"], run
-    # Every lead of the other tests was announced by its webhook delivery: nothing is overdue.
-    assert (run["result"]["failed"], run["result"]["deferred"]) == ([], False)
+def test_only_the_templates_schedules_can_be_run(live):
+    # The lead publisher reads the leads table's stream: it has no schedule to run any more.
+    for function in ("LeadPublisherFunction", "NoSuchFunction"):
+        resp = requests.post(live.api_url + f"/local/schedules/{function}/run", json={}, timeout=30)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (404, "unknown_schedule")
+    assert live.streams is not None
+    assert sorted(live.streams.sources) == ["LeadPublisherFunction.LeadsStream"]
 
 
 def test_deny_at_the_emulator_comes_back_as_access_denied(live):
@@ -324,7 +352,7 @@ def test_the_console_is_served_where_the_callback_lands(live):
     assert style.headers["content-type"].startswith("text/css")
     favicon = requests.get(live.api_url + "/favicon.ico", timeout=10)
     if (CONSOLE_DIR / "favicon.svg").is_file():
-        assert (favicon.status_code, favicon.headers["content-type"]) == (200, "image/svg+xml")
+        assert (favicon.status_code, favicon.headers["content-type"].split(";")[0]) == (200, "image/svg+xml")
     else:
         assert favicon.status_code == 204
 
@@ -379,12 +407,13 @@ def test_the_demo_command_tells_the_story_against_a_running_stack(live):
     assert done.returncode == 0, done.stdout + done.stderr
     for step in (
         "1. Connect",
-        "2. A TikTok comment",
-        "3. A TikTok direct message",
+        "2. A TikTok comment arrives: a new person",
+        "3. A TikTok direct message from the same person: the same lead, 2 interactions",
         "4. TikTok delivers the comment again",
-        "5. List and filter",
-        "6. Each new lead is announced",
-        "7. Disconnect",
+        "5. Another person",
+        "6. List and filter the people, open a timeline",
+        "7. The event bus: each person once, each later interaction once",
+        "8. Disconnect",
         "Done:",
     ):
         assert step in done.stdout

@@ -322,3 +322,18 @@ def test_an_author_writes_as_one_person_in_one_conversation(emulator, receiver):
         json.loads(json.loads(receiver.received[-1][1])["content"])["conversation_id"]
         != first["conversation_id"]
     )
+
+
+def test_without_an_author_each_event_comes_from_a_new_stranger(emulator, receiver):
+    for kind in ("dm", "dm", "comment", "high_intent"):
+        resp = requests.post(
+            emulator.url + "/local/webhooks",
+            json={"event": kind, "open_id": "open-id-orca-fan", "text": "hi"},
+            timeout=10,
+        )
+        assert resp.status_code == 200
+    contents = [json.loads(json.loads(body)["content"]) for _, body in receiver.received[-4:]]
+    handles = [c.get("from") or c.get("unique_identifier") for c in contents]
+    assert len(set(handles)) == 4, handles
+    assert all(handle.startswith("stranger.") for handle in handles)
+    assert contents[0]["conversation_id"] != contents[1]["conversation_id"]
