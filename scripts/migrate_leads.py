@@ -110,6 +110,7 @@ def capture_of(item: dict[str, Any]) -> Capture:
         source_ref=source_ref,
         author={"id": user_id, "username": handle},
         high_intent=bool(lead.get("high_intent")),
+        origin="migration",  # the pipeline already knows these leads: stored, not announced
     )
 
 

@@ -108,16 +108,18 @@ def test_webhook_round_trips_on_a_warm_container(
         assert webhook(webhook.comment()) == "accepted"
 
     query, put, update = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem"
-    # Route, store (with the pending-announcement marker), announce, clear the marker.
-    assert accepted.aws == [query, put, "events.PutEvents", update]
-    assert duplicate.aws == [query, put]
+    # Route, store the interaction, count it on the person's lead (the stream announces it).
+    assert accepted.aws == [query, put, update]
+    # The lead write runs again and is refused as counted (it finishes a lead a dead first
+    # delivery left behind).
+    assert duplicate.aws == [query, put, update]
     assert ignored.aws == []
     assert unknown_account.aws == [query]
     assert accepted_stale.aws == [*accepted.aws, update]
     assert accepted.http == duplicate.http == ignored.http == accepted_stale.http == []
 
 
-def test_webhook_cold_container_adds_only_the_app_credentials(
+def test_webhook_cold_container_adds_only_the_app_credentials_and_the_person_key(
     aws, tiktok, recorder, webhook, load_function, lambda_context
 ):
     from tests.conftest import reset_process_caches
@@ -129,4 +131,6 @@ def test_webhook_cold_container_adds_only_the_app_credentials(
         assert webhook(webhook.comment()) == "accepted"
     with recorder.window() as warm:
         assert webhook(webhook.comment()) == "accepted"
-    assert sorted(cold.aws) == sorted([*warm.aws, "secretsmanager.GetSecretValue"])
+    assert sorted(cold.aws) == sorted(
+        [*warm.aws, "secretsmanager.GetSecretValue", "secretsmanager.GetSecretValue"]
+    )

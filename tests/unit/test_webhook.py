@@ -100,7 +100,10 @@ def test_one_person_writing_again_is_one_lead_with_a_timeline(webhook, alpha, aw
     assert lead["interaction_count"] == 2
     assert lead["message"] == "second"  # the latest, for list views
     assert lead["source_ref"]["message_id"] == "1"  # the first interaction's
-    assert (lead["first_seen_at"], lead["last_activity_at"]) == ("2025-11-25T08:00:05Z", "2025-11-25T08:01:00Z")
+    assert (lead["first_seen_at"], lead["last_activity_at"]) == (
+        "2025-11-25T08:00:05Z",
+        "2025-11-25T08:01:00Z",
+    )
     assert lead["version"] == 2
     assert [i["message"] for i in stored_interactions(aws)] == ["first", "second"]
 
@@ -121,7 +124,9 @@ def test_different_people_are_different_leads(webhook, alpha, aws):
 
 
 def test_a_late_older_event_counts_but_does_not_move_the_activity_back(webhook, alpha, aws):
-    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("2", text="new", timestamp=NOW_MS + 60_000))
+    webhook.deliver(
+        "im_receive_msg", "open-id-alpha", message_content("2", text="new", timestamp=NOW_MS + 60_000)
+    )
     webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1", text="old", timestamp=NOW_MS))
     [lead] = stored_leads(aws)
     assert lead["interaction_count"] == 2

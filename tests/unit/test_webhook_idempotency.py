@@ -102,7 +102,9 @@ def test_two_interactions_of_one_new_person_at_once_make_one_lead_with_two(
     atomic_item_writes, webhook, alpha, aws, bus, tiktok_state
 ):
     bodies = [
-        tiktok_state.envelope("im_receive_msg", "open-id-alpha", message_content(str(n), timestamp=NOW_MS + n))
+        tiktok_state.envelope(
+            "im_receive_msg", "open-id-alpha", message_content(str(n), timestamp=NOW_MS + n)
+        )
         for n in range(1, 5)
     ]
     start = threading.Barrier(len(bodies))
@@ -124,7 +126,9 @@ def test_two_interactions_of_one_new_person_at_once_make_one_lead_with_two(
 
 def test_a_later_interaction_is_announced_as_activity(webhook, alpha, aws, bus):
     webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1", text="first"))
-    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("2", text="second", timestamp=NOW_MS + 9000))
+    webhook.deliver(
+        "im_receive_msg", "open-id-alpha", message_content("2", text="second", timestamp=NOW_MS + 9000)
+    )
     captured, activity = bus.received()
     assert captured["detail-type"] == "SocialLeadCaptured"
     assert captured["detail"]["interaction"]["message"] == "first"
@@ -152,7 +156,9 @@ def test_concurrent_fan_out_to_two_workspaces(
 
 
 # -- transient failures: 5xx, and the retry completes the work -------------------------------------
-def test_a_failed_interaction_put_is_503_and_the_redelivery_creates_it(webhook, alpha, aws, bus, tiktok_state):
+def test_a_failed_interaction_put_is_503_and_the_redelivery_creates_it(
+    webhook, alpha, aws, bus, tiktok_state
+):
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
     with recording_aws_calls() as calls:
         calls.fail_next("dynamodb.PutItem", "InternalServerError")

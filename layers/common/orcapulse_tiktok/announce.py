@@ -7,7 +7,7 @@ the on-failure queue (alarmed). This function turns lead records into events:
 - a new lead (INSERT) → ``SocialLeadCaptured``: the lead, and its first interaction;
 - a lead whose ``interaction_count`` grew → ``SocialLeadActivity``: lead id, version and the
   interaction that write applied (``applied``);
-- anything else (a high-intent flag, a source state) → nothing.
+- anything else (a high-intent flag, a source state, a write of the leads migration) → nothing.
 
 Every event carries ``detail.event_id`` (``<lead_id>:v<version>``): the same record delivered
 twice yields the same id, so consumers deduplicate on it. A batch whose events EventBridge did not
@@ -69,6 +69,8 @@ def events_for(record: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if not new or "lead_id" not in new:
         # Not a lead's image (a key-only record some emulators emit before the item's attributes).
         return []
+    if new.get("applied", {}).get("M", {}).get("origin", {}).get("S") == "migration":
+        return []  # a backfill of people the pipeline already knows, not news
     if name == "INSERT":
         return [(CAPTURED, captured_detail(leads().from_raw_data(new)))]
     old = change.get("OldImage")

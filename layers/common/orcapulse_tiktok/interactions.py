@@ -42,6 +42,9 @@ class Capture(NamedTuple):
     high_intent: bool = False
     form_fields: dict[str, str] | None = None
     contact: dict[str, str] | None = None
+    # Where the interaction came from: a live event (``webhook``, announced on the bus) or a
+    # backfill such as the leads migration (``migration``: stored, never announced as new).
+    origin: str = "webhook"
 
 
 class Result(NamedTuple):
@@ -103,6 +106,13 @@ def _again(capture: Capture, lead_id: str, existing: Interaction) -> Result:
     return Result(outcome)
 
 
+def _applied(item: Interaction, origin: str) -> dict[str, Any]:
+    applied = item.to_public()
+    if origin != "webhook":
+        applied["origin"] = origin
+    return applied
+
+
 def _touch(capture: Capture, lead_id: str, item: Interaction) -> Lead | None:
     once: dict[str, Any] = {
         "lead_id": lead_id,
@@ -129,7 +139,7 @@ def _touch(capture: Capture, lead_id: str, item: Interaction) -> Lead | None:
             "last_activity_ms": capture.occurred_ms,
             "activity_key": time_key(capture.occurred_ms, lead_id),
         },
-        always={"applied": item.to_public()},
+        always={"applied": _applied(item, capture.origin)},
         occurred_ms=capture.occurred_ms,
         capture_source=capture.capture_source,
         high_intent=capture.high_intent,
