@@ -7,7 +7,10 @@ kinds existed have no ``account_type``: they are ``personal``."""
 
 from __future__ import annotations
 
-from orcapulse_tiktok.tiktok.client import TokenGrant
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the HTTP clients load only where a token endpoint is called
+    from orcapulse_tiktok.tiktok.client import TokenGrant
 
 PERSONAL = "personal"
 BUSINESS = "business"
