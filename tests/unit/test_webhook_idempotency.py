@@ -342,7 +342,8 @@ def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, ti
     q, put, upd, pub = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem", "events.PutEvents"
     assert measured == {
         # A new integration has no last_event_at yet: the first event writes it.
-        "accepted, cold container": ["secretsmanager.GetSecretValue", q, put, pub, upd, upd],
+        # Cold: the Login Kit and the Business app secrets (either app may sign a delivery).
+        "accepted, cold container": ["secretsmanager.GetSecretValue"] * 2 + [q, put, pub, upd, upd],
         "accepted": [q, put, pub, upd],
         "duplicate": [q, put],
         "high intent, lead exists": [q, put, upd],
