@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv venv-local test lint typecheck template build unit browser local token webhook demo bench load faults openapi migrate-leads clean
+.PHONY: help venv venv-local test lint typecheck template build unit browser local token webhook demo bench load faults openapi migrate-leads register-webhooks clean
 
 help:
 	@echo "make local   run the whole product on this machine (no AWS, no Docker)"
@@ -24,6 +24,7 @@ help:
 	@echo "make webhook send a signed TikTok event to the local stack [EVENT=comment|dm|high_intent|removed OPEN_ID= TEXT= AUTHOR=]"
 	@echo "make bench   cold-start, round-trip and paging benchmark (writes bench/results.json)"
 	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
+	@echo "make register-webhooks URL= SECRET_ID=  point the TikTok API for Business app's webhooks at URL"
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
 	@echo "make migrate-leads  per-event leads of the old table → people (docs/leads-storage.md) SOURCE_TABLE= CHECKPOINT= [RATE=50]"
 	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
@@ -98,6 +99,12 @@ bench: build
 
 # The read API's OpenAPI document, generated from functions/leads_query (a unit test fails when
 # the committed file drifts from the code).
+# Business accounts (docs/business-accounts.md): register the deployed webhook URL with the TikTok API
+# for Business app, for DIRECT_MESSAGE and COMMENT. Uses your AWS credentials; safe to run again.
+register-webhooks: $(LOCAL_STAMP)
+	@test -n "$(URL)" || { echo "usage: make register-webhooks URL=<TikTokWebhookUrl> SECRET_ID=<TikTokBusinessAppSecretArn>"; exit 2; }
+	PYTHONPATH=.:layers/common $(PY) scripts/register_webhooks.py --url "$(URL)" $(if $(SECRET_ID),--secret-id "$(SECRET_ID)")
+
 openapi: $(STAMP)
 	PYTHONPATH=.:layers/common $(PY) scripts/gen_openapi.py
 

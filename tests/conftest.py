@@ -20,6 +20,7 @@ import responses
 from moto import mock_aws
 
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.deployment import CONTEXT, table_kwargs
 from tests.support.events import LambdaContext
 from tests.support.functions import import_function
@@ -34,11 +35,13 @@ def reset_process_caches() -> None:
     from orcapulse_tiktok.models.integration import Integration
     from orcapulse_tiktok.models.lead import Lead
     from orcapulse_tiktok.models.oauth_state import OAuthState
+    from orcapulse_tiktok.tiktok.business_client import reset_business_client
     from orcapulse_tiktok.tiktok.client import reset_client
 
     get_settings.cache_clear()
     aws.reset_clients()
     reset_client()
+    reset_business_client()
     parameters.clear_caches()
     for model in (Integration, Lead, OAuthState):
         model._connection = None
@@ -55,6 +58,20 @@ def tiktok_state() -> TikTokState:
     state.add_account("open-id-alpha", display_name="Alpha Shop")
     state.add_account("open-id-beta", display_name="Beta Store")
     return state
+
+
+@pytest.fixture
+def business_state(tiktok_state: TikTokState) -> BusinessState:
+    """The TikTok API for Business app; what it issues is checked by the same log-leak guards."""
+    state = BusinessState(issued=tiktok_state.issued)
+    state.add_account("biz-open-id-orca", username="orca_shop")
+    return state
+
+
+@pytest.fixture
+def business(business_state: BusinessState, tiktok: TikTokFake) -> BusinessFake:
+    """The Business API, faked on the same ``responses`` mock as Login Kit."""
+    return BusinessFake(business_state, tiktok.mock)
 
 
 @pytest.fixture
@@ -99,9 +116,10 @@ class AwsEnv:
 
 
 @contextlib.contextmanager
-def aws_environment(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
-    """moto with the template's tables, the app secret holding ``tiktok_state``'s credentials,
-    the cursor key and the leads bus; process caches reset on the way in and out."""
+def aws_environment(tiktok_state: TikTokState, business: BusinessState | None = None) -> Iterator[AwsEnv]:
+    """moto with the template's tables, the app secrets holding ``tiktok_state``'s (and the
+    Business app's) credentials, the cursor key and the leads bus; process caches reset on the way
+    in and out."""
     with mock_aws():
         reset_process_caches()
         ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -115,6 +133,11 @@ def aws_environment(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
                 {"client_key": tiktok_state.client_key, "client_secret": tiktok_state.client_secret}
             ),
         )
+        business = business or BusinessState(issued=tiktok_state.issued)
+        sm.create_secret(
+            Name=CONTEXT.resources["TikTokBusinessAppSecret"]["Ref"],
+            SecretString=json.dumps({"app_id": business.app_id, "secret": business.secret}),
+        )
         sm.create_secret(Name=CONTEXT.resources["CursorKeySecret"]["Ref"], SecretString="k" * 64)
         sm.create_secret(Name=CONTEXT.resources["PersonKeySecret"]["Ref"], SecretString="p" * 64)
         bus = CONTEXT.resources["LeadsEventBus"]["Ref"]
@@ -126,8 +149,8 @@ def aws_environment(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
 
 
 @pytest.fixture
-def aws(tiktok_state: TikTokState) -> Iterator[AwsEnv]:
-    with aws_environment(tiktok_state) as env:
+def aws(tiktok_state: TikTokState, business_state: BusinessState) -> Iterator[AwsEnv]:
+    with aws_environment(tiktok_state, business_state) as env:
         yield env
 
 

@@ -1,6 +1,6 @@
 """GET /integrations/tiktok/oauth/start — begin connecting a TikTok account to the caller's workspace."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -10,13 +10,18 @@ from orcapulse_tiktok.http import current_caller, json_response, make_resolver
 from orcapulse_tiktok.oauth_start import start_authorization
 from orcapulse_tiktok.observability import logger, metrics, tracer
 
-app = make_resolver(enable_validation=True)
+app = make_resolver(enable_validation=True, require_caller=True)
 
 
 @app.get("/integrations/tiktok/oauth/start")
-def start(redirect: Annotated[bool, Query()] = False) -> Response[str]:
+def start(
+    redirect: Annotated[bool, Query()] = False,
+    account_type: Annotated[Literal["personal", "business"], Query()] = "personal",
+) -> Response[str]:
     caller = current_caller(app)
-    auth = start_authorization(user_id=caller.user_id, workspace_id=caller.workspace_id)
+    auth = start_authorization(
+        user_id=caller.user_id, workspace_id=caller.workspace_id, account_type=account_type
+    )
     if redirect:
         return Response(
             status_code=302, body="", headers={"Location": auth.authorize_url, "Cache-Control": "no-store"}

@@ -38,6 +38,8 @@ def test_defaults_apply_when_optional_values_are_absent():
         ("FRONTEND_URL", "not a url"),
         ("TIKTOK_SCOPES", " , "),
         ("TOKEN_SECRET_PREFIX", "bad prefix!"),
+        ("TIKTOK_BUSINESS_API_BASE_URL", "business-api.tiktok.com"),
+        ("TIKTOK_BUSINESS_SCOPES", " , "),
     ],
 )
 def test_invalid_values_name_their_variable(name, value):
@@ -54,6 +56,7 @@ def test_invalid_values_name_their_variable(name, value):
         ("oauth_states_table", "OAUTH_STATES_TABLE"),
         ("event_bus_name", "EVENT_BUS_NAME"),
         ("app_secret_id", "TIKTOK_APP_SECRET_ID"),
+        ("business_app_secret_id", "TIKTOK_BUSINESS_APP_SECRET_ID"),
     ],
 )
 def test_missing_required_value_names_its_variable(field, variable):
@@ -106,3 +109,31 @@ def test_every_documented_variable_is_read_as_written():
     assert settings.workspace_claim == "org_id"
     assert (settings.event_bus_name, settings.integrations_table) == ("leads-bus", "integrations")
     assert (settings.oauth_states_table, settings.leads_table) == ("oauth-states", "leads")
+
+
+def test_business_variables_are_read_as_written_and_default_per_design():
+    """DESIGN §4/§8: the TikTok API for Business app, its API base and the business scopes."""
+    defaults = Settings.from_env({})
+    assert defaults.business_api_base_url == "https://business-api.tiktok.com"
+    assert set(defaults.business_scopes) == {
+        "user.info.basic",
+        "user.info.username",
+        "user.account.type",
+        "message.list.read",
+        "message.list.send",
+        "message.list.manage",
+        "comment.list",
+        "comment.list.manage",
+    }
+    settings = Settings.from_env(
+        {
+            "TIKTOK_BUSINESS_APP_SECRET_ID": "business/app",
+            "TIKTOK_BUSINESS_API_BASE_URL": "http://127.0.0.1:3001/",
+            "TIKTOK_BUSINESS_SCOPES": "user.info.basic, comment.list,message.list.read",
+        }
+    )
+    assert settings.business_app_secret_id == "business/app"
+    assert settings.business_api_base_url == "http://127.0.0.1:3001"
+    assert settings.business_scopes == ("user.info.basic", "comment.list", "message.list.read")
+    assert TEST_ENVIRONMENT["TIKTOK_BUSINESS_API_BASE_URL"] == "https://business-api.tiktok.com"
+    assert TEST_ENVIRONMENT["TIKTOK_BUSINESS_APP_SECRET_ID"].endswith("/business-app")

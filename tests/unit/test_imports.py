@@ -27,6 +27,7 @@ MUST_NOT_LOAD = {
     "oauth_callback": {"pydantic", "pydantic_core"},
     "disconnect": {"pydantic", "pydantic_core"},
     "token_refresh": {"pydantic", "pydantic_core"},
+    "business_catchup": {"pydantic", "pydantic_core"},
 }
 
 # Every request of these calls TikTok: the client is loaded while the container initialises, not

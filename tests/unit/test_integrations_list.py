@@ -27,6 +27,8 @@ PUBLIC_FIELDS = {
     "updated_at",
     "last_event_at",
     "revoked_reason",
+    "account_type",
+    "capabilities",
 }
 
 

@@ -425,13 +425,14 @@ def test_sandbox_verifies_logs_and_acknowledges_without_storing(sandbox, webhook
     assert "orca plush" not in text  # message text only ever at DEBUG
 
 
-def test_sandbox_makes_no_aws_call_but_reading_the_app_secret(sandbox, webhook, alpha, aws):
+def test_sandbox_makes_no_aws_call_but_reading_the_app_secrets(sandbox, webhook, alpha, aws):
     with recording_aws_calls() as calls:
         with calls.measure() as cold:
             webhook.deliver("comment.update", "open-id-alpha", comment_content())
         with calls.measure() as warm:
             webhook.deliver("authorization.removed", "open-id-alpha", {"reason": 1})
-    assert (cold, warm) == (["secretsmanager.GetSecretValue"], [])
+    # Cold: the Login Kit app's secret and the Business app's (both may sign deliveries).
+    assert (cold, warm) == (["secretsmanager.GetSecretValue"] * 2, [])
 
 
 def test_sandbox_still_rejects_bad_signatures(sandbox, webhook, aws, tiktok_state):

@@ -382,8 +382,9 @@ def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, ti
     q, put, upd = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem"
     sm = "secretsmanager.GetSecretValue"
     assert measured == {
-        # Cold: the app credentials and the person key; a new integration has no last_event_at yet.
-        "accepted, cold container": [sm, q, sm, put, upd, upd],
+        # Cold: the Login Kit and the Business app secrets (either app may sign a delivery), then the
+        # person key; a new integration has no last_event_at yet.
+        "accepted, cold container": [sm, sm, q, sm, put, upd, upd],
         # The interaction, then its lead; nothing is published from here (the table's stream is).
         "accepted": [q, put, upd],
         # The lead write runs again and is refused as counted: a first delivery that died between

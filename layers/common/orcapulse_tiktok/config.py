@@ -17,6 +17,12 @@ from orcapulse_tiktok.errors import ConfigError
 DEFAULT_AUTH_URL = "https://www.tiktok.com/v2/auth/authorize/"
 DEFAULT_API_BASE_URL = "https://open.tiktokapis.com"
 DEFAULT_SCOPES = "user.info.basic"
+DEFAULT_BUSINESS_API_BASE_URL = "https://business-api.tiktok.com"
+# DESIGN §8: the three the product cannot work without, and what a business inbox also uses.
+DEFAULT_BUSINESS_SCOPES = (
+    "user.info.basic,user.info.username,user.account.type,message.list.read,message.list.send,"
+    "message.list.manage,comment.list,comment.list.manage"
+)
 DEFAULT_WORKSPACE_CLAIM = "custom:workspace_id"
 WEBHOOK_MODES = ("live", "sandbox")
 
@@ -29,6 +35,13 @@ def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str |
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name} must be an absolute http(s) URL")
     return value
+
+
+def _scopes(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    scopes = tuple(s.strip() for s in env.get(name, default).split(",") if s.strip())
+    if not scopes:
+        raise ConfigError(f"{name} must name at least one scope")
+    return scopes
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -64,12 +77,13 @@ class Settings(NamedTuple):
     cursor_key_secret_id: str | None
     person_key_secret_id: str | None
     refresh_margin_seconds: int
+    business_app_secret_id: str | None = None
+    business_api_base_url: str = DEFAULT_BUSINESS_API_BASE_URL
+    business_scopes: tuple[str, ...] = tuple(DEFAULT_BUSINESS_SCOPES.split(","))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        scopes = tuple(s.strip() for s in env.get("TIKTOK_SCOPES", DEFAULT_SCOPES).split(",") if s.strip())
-        if not scopes:
-            raise ConfigError("TIKTOK_SCOPES must name at least one scope")
+        scopes = _scopes(env, "TIKTOK_SCOPES", DEFAULT_SCOPES)
         mode = env.get("WEBHOOK_MODE", "live") or "live"
         if mode not in WEBHOOK_MODES:
             raise ConfigError(f"WEBHOOK_MODE must be one of {', '.join(WEBHOOK_MODES)}")
@@ -96,6 +110,12 @@ class Settings(NamedTuple):
             cursor_key_secret_id=env.get("CURSOR_KEY_SECRET_ID") or None,
             person_key_secret_id=env.get("PERSON_KEY_SECRET_ID") or None,
             refresh_margin_seconds=_int(env, "TOKEN_REFRESH_MARGIN_SECONDS", 3600, 60, 86400),
+            business_app_secret_id=env.get("TIKTOK_BUSINESS_APP_SECRET_ID") or None,
+            business_api_base_url=(
+                _url(env, "TIKTOK_BUSINESS_API_BASE_URL", DEFAULT_BUSINESS_API_BASE_URL)
+                or DEFAULT_BUSINESS_API_BASE_URL
+            ).rstrip("/"),
+            business_scopes=_scopes(env, "TIKTOK_BUSINESS_SCOPES", DEFAULT_BUSINESS_SCOPES),
         )
 
     def require(self, field: str) -> str:
@@ -116,6 +136,7 @@ _ENV_NAMES = {
     "leads_table": "LEADS_TABLE",
     "cursor_key_secret_id": "CURSOR_KEY_SECRET_ID",
     "person_key_secret_id": "PERSON_KEY_SECRET_ID",
+    "business_app_secret_id": "TIKTOK_BUSINESS_APP_SECRET_ID",
 }
 
 

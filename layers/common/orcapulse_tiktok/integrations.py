@@ -40,8 +40,8 @@ def list_integrations(workspace_id: str, platform: str | None = None) -> list[di
 def _revoke(integration: Integration) -> bool:
     # Imported here: the read API lists integrations and must not load the HTTP client at cold start.
     from orcapulse_tiktok import tokens
-    from orcapulse_tiktok.tiktok.client import TikTokError, tiktok_client
-    from orcapulse_tiktok.tiktok.credentials import app_credentials
+    from orcapulse_tiktok.tiktok.accounts import revoke_token
+    from orcapulse_tiktok.tiktok.client import TikTokError
 
     try:
         access_token = tokens.access_token_for_revoke(integration)
@@ -50,7 +50,8 @@ def _revoke(integration: Integration) -> bool:
     if access_token is None:
         return False
     try:
-        tiktok_client().revoke(app_credentials(), access_token)
+        # The integration's own kind of token endpoint: Login Kit or the Business API.
+        revoke_token(integration.account_type, access_token)
         return True
     except TikTokError as exc:
         logger.warning(

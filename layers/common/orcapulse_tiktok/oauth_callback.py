@@ -10,6 +10,7 @@ answer was lost to a timeout), so the compensation undoes *both* writes whicheve
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode
 
@@ -25,8 +26,9 @@ from orcapulse_tiktok.models.integration import integration_id_for
 from orcapulse_tiktok.models.oauth_state import OAuthState
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.tiktok import pkce
+from orcapulse_tiktok.tiktok.accounts import BUSINESS, PERSONAL, kind_of
 from orcapulse_tiktok.tiktok.client import TikTokError, TikTokGrantError, tiktok_client
-from orcapulse_tiktok.tiktok.credentials import AppCredentials, app_credentials
+from orcapulse_tiktok.tiktok.credentials import app_credentials
 from orcapulse_tiktok.tokens import schedule_of, tokens_from_grant
 
 if TYPE_CHECKING:
@@ -93,14 +95,26 @@ def _consume_state(state: str | None) -> OAuthState:
     return saved
 
 
-def _granted(query_scopes: str | None, required: tuple[str, ...]) -> bool:
+def granted(query_scopes: str | None, required: tuple[str, ...]) -> bool:
+    """Whether the callback's ``scopes`` parameter names every required scope."""
     granted = {s.strip() for s in (query_scopes or "").split(",") if s.strip()}
     return set(required) <= granted
 
 
-def _revoke_quietly(creds: AppCredentials, grant: TokenGrant, why: str) -> None:
+class Obtained(NamedTuple):
+    """What a flow obtained from TikTok before anything is stored: the grant, the profile, the
+    account kind and how to revoke the grant's token if the connect fails from here on."""
+
+    grant: TokenGrant
+    profile: TikTokProfile
+    account_type: str
+    revoke: Callable[[str], None]
+
+
+def revoke_quietly(revoke: Callable[[str], None], grant: TokenGrant, why: str) -> None:
+    """Revoke the token of a connect that failed; a failure is logged and counted, never raised."""
     try:
-        tiktok_client().revoke(creds, grant.access_token)
+        revoke(grant.access_token)
     except TikTokError as exc:
         logger.warning(
             "could not revoke the token of a failed connect",
@@ -110,7 +124,6 @@ def _revoke_quietly(creds: AppCredentials, grant: TokenGrant, why: str) -> None:
 
 
 def _complete(params: dict[str, Any]) -> str:
-    settings = get_settings()
     state = params.get("state")
     if params.get("error"):
         # The user declined (or TikTok refused): spend the state so it cannot be used again.
@@ -118,29 +131,52 @@ def _complete(params: dict[str, Any]) -> str:
             _consume_state(state)
         raise CallbackFailed("access_denied")
     saved = _consume_state(state)
-    required = tuple(s for s in saved.scopes.split(",") if s) or settings.scopes
     code = params.get("code")
     if not code or len(code) > MAX_PARAM_LENGTH:
         raise CallbackFailed("token_exchange_failed")
-    if not _granted(params.get("scopes"), required):
+    if kind_of(saved.account_type) == BUSINESS:
+        # Imported here: only business connects load the Business API client.
+        from orcapulse_tiktok.oauth_business import obtain_business
+
+        obtained = obtain_business(code, params)
+    else:
+        obtained = _obtain_personal(saved, code, state or "", params)
+    integration_id = _save(saved, obtained)
+    metrics.add_metric(name="IntegrationConnected", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "tiktok account connected",
+        extra={"integration_id": integration_id, "account_type": obtained.account_type},
+    )
+    return integration_id
+
+
+def _obtain_personal(saved: OAuthState, code: str, state: str, params: dict[str, Any]) -> Obtained:
+    """Login Kit: code → tokens (with the PKCE verifier) → user info."""
+    settings = get_settings()
+    required = tuple(s for s in saved.scopes.split(",") if s) or settings.scopes
+    if not granted(params.get("scopes"), required):
         raise CallbackFailed("missing_scope")
     try:
         creds = app_credentials()
     except DomainError as exc:
         raise CallbackFailed("internal_error") from exc
     client = tiktok_client()
+
+    def revoke(token: str) -> None:
+        client.revoke(creds, token)
+
     try:
         grant = client.exchange_code(
             creds,
             code=code,
             redirect_uri=settings.require("redirect_uri"),
-            code_verifier=pkce.code_verifier(state or "", creds.client_secret),
+            code_verifier=pkce.code_verifier(state, creds.client_secret),
         )
     except TikTokError as exc:
         logger.warning("token exchange failed", extra={"tiktok_error": exc.code, "tiktok_log_id": exc.log_id})
         raise CallbackFailed("token_exchange_failed") from None
     if not set(required) <= set(grant.scopes):
-        _revoke_quietly(creds, grant, "missing_scope")
+        revoke_quietly(revoke, grant, "missing_scope")
         raise CallbackFailed("missing_scope")
     try:
         profile = client.user_info(grant.access_token)
@@ -148,17 +184,15 @@ def _complete(params: dict[str, Any]) -> str:
             raise TikTokGrantError("open_id_mismatch")
     except TikTokError as exc:
         logger.warning("profile fetch failed", extra={"tiktok_error": exc.code, "tiktok_log_id": exc.log_id})
-        _revoke_quietly(creds, grant, "profile_fetch_failed")
+        revoke_quietly(revoke, grant, "profile_fetch_failed")
         raise CallbackFailed("profile_fetch_failed") from None
-    integration_id = _save(saved, grant, profile, creds)
-    metrics.add_metric(name="IntegrationConnected", unit=MetricUnit.Count, value=1)
-    logger.info("tiktok account connected", extra={"integration_id": integration_id})
-    return integration_id
+    return Obtained(grant, profile, PERSONAL, revoke)
 
 
-def _save(saved: OAuthState, grant: TokenGrant, profile: TikTokProfile, creds: AppCredentials) -> str:
+def _save(saved: OAuthState, obtained: Obtained) -> str:
     """Tokens into the vault, then the integration record; on any failure both are put back as
     they were and the new token is revoked."""
+    grant, profile = obtained.grant, obtained.profile
     workspace_id = saved.workspace_id
     integration_id = integration_id_for(workspace_id, grant.open_id)
     now = clock.now()
@@ -167,7 +201,7 @@ def _save(saved: OAuthState, grant: TokenGrant, profile: TikTokProfile, creds: A
         previous_tokens = vault.load(integration_id)
         previous_record = integration_store.snapshot(workspace_id, integration_id)
     except DomainError:
-        _revoke_quietly(creds, grant, "storage_unavailable")
+        revoke_quietly(obtained.revoke, grant, "storage_unavailable")
         raise CallbackFailed("internal_error") from None
     connection = Connection(
         open_id=grant.open_id,
@@ -178,6 +212,7 @@ def _save(saved: OAuthState, grant: TokenGrant, profile: TikTokProfile, creds: A
         connected_by=saved.user_id,
         stamp=clock.iso(now),
         schedule=schedule_of(tokens),
+        account_type=obtained.account_type,
     )
     try:
         vault.store(integration_id, tokens, exists=previous_tokens is not None)
@@ -185,7 +220,7 @@ def _save(saved: OAuthState, grant: TokenGrant, profile: TikTokProfile, creds: A
     except DomainError:
         logger.warning("connect could not be saved; rolling back", extra={"integration_id": integration_id})
         _roll_back((workspace_id, integration_id), previous_record, previous_tokens)
-        _revoke_quietly(creds, grant, "save_failed")
+        revoke_quietly(obtained.revoke, grant, "save_failed")
         raise CallbackFailed("internal_error") from None
     return integration_id
 

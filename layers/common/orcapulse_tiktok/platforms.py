@@ -20,6 +20,27 @@ class Platform(NamedTuple):
     capabilities: dict[str, Any]
 
 
+# DESIGN §8: what each kind of TikTok integration gives. A personal (Login Kit) account gives its
+# identity and authorization.removed only; TikTok sends comment and DM webhooks to business
+# accounts connected through the Accounts API of TikTok API for Business.
+ACCOUNT_CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "personal": ("identity", "authorization_removed"),
+    "business": (
+        "identity",
+        "authorization_removed",
+        "comments",
+        "direct_messages",
+        "high_intent_comments",
+        "comment_catch_up",
+    ),
+}
+
+
+def account_capabilities(account_type: str) -> list[str]:
+    """What an integration of ``account_type`` gives (an unknown kind gives nothing)."""
+    return list(ACCOUNT_CAPABILITIES.get(account_type, ()))
+
+
 PLATFORMS: tuple[Platform, ...] = (
     Platform(
         "tiktok",
@@ -29,7 +50,13 @@ PLATFORMS: tuple[Platform, ...] = (
             CaptureSource("tiktok_dm", "TikTok direct message"),
             CaptureSource("tiktok_lead_form", "TikTok lead form", reserved=True),
         ),
-        {"oauth": True, "webhook": True, "webhook_modes": ["live", "sandbox"], "token_refresh": True},
+        {
+            "oauth": True,
+            "webhook": True,
+            "webhook_modes": ["live", "sandbox"],
+            "token_refresh": True,
+            "account_types": {kind: list(caps) for kind, caps in ACCOUNT_CAPABILITIES.items()},
+        },
     ),
     Platform(
         "instagram",

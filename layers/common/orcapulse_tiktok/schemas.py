@@ -18,6 +18,7 @@ from pydantic.types import StringConstraints
 from orcapulse_tiktok import clock
 from orcapulse_tiktok.cursor import MAX_CURSOR_LENGTH
 from orcapulse_tiktok.platforms import (
+    ACCOUNT_CAPABILITIES,
     CAPTURE_SOURCE_IDS,
     INTEGRATION_STATUSES,
     LEAD_STATUSES,
@@ -25,6 +26,7 @@ from orcapulse_tiktok.platforms import (
     SOURCE_STATES,
 )
 
+ACCOUNT_TYPES = tuple(ACCOUNT_CAPABILITIES)
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
 MAX_TIMESTAMP_LENGTH = 64
@@ -222,6 +224,10 @@ class IntegrationOut(_Documented):
     updated_at: Timestamp
     last_event_at: Timestamp | None
     revoked_reason: str | None
+    account_type: Annotated[str, _enum(ACCOUNT_TYPES)] = Field(
+        description="personal (Login Kit) or business (TikTok API for Business Accounts API)"
+    )
+    capabilities: list[str] = Field(description="What this integration gives, e.g. comments, direct_messages")
 
 
 class IntegrationListOut(_Documented):

@@ -34,8 +34,8 @@ from orcapulse_tiktok.data.integrations import Key, RefreshSchedule
 from orcapulse_tiktok.errors import DomainError, TransientError
 from orcapulse_tiktok.models.integration import Integration
 from orcapulse_tiktok.observability import logger, metrics
-from orcapulse_tiktok.tiktok.client import TikTokError, TikTokGrantError, TokenGrant, tiktok_client
-from orcapulse_tiktok.tiktok.credentials import app_credentials
+from orcapulse_tiktok.tiktok import accounts
+from orcapulse_tiktok.tiktok.client import TikTokError, TikTokGrantError, TokenGrant
 
 # A lease outlives the slowest refresh (TikTok connect + read timeouts, two vault writes) so that a
 # holder never loses it mid-refresh, yet a crashed holder blocks the integration only briefly.
@@ -240,9 +240,8 @@ def refresh_locked(lease: Lease, stale: Stale, sleep: Sleep) -> tuple[vault.Stor
             return stored, False
         if stored.refresh_expires_at <= now:
             raise _mark_needs_reauth(lease, now, "refresh_token_expired")
-        creds = app_credentials()
         try:
-            grant = tiktok_client().refresh(creds, stored.refresh_token)
+            grant = accounts.refresh_grant(lease.record.account_type, stored.refresh_token)
         except TikTokGrantError as exc:
             current = vault.load(integration_id)
             if current is not None and current.refresh_token != stored.refresh_token:

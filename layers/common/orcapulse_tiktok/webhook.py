@@ -1,7 +1,9 @@
 """TikTok webhook ingress: the bytes of a delivery, its signature, its envelope.
 
 A delivery is checked in a fixed order — size, signature over the raw bytes, JSON, envelope,
-client_key, content — and nothing is read or written before it passes. A verified event goes to
+client_key, content — and nothing is read or written before it passes. Two apps may sign
+deliveries: the Login Kit app and the TikTok API for Business app (business accounts, DESIGN §8);
+the signature says which, and the envelope's ``client_key`` must name that same app. A verified event goes to
 ``capture`` (live mode) or is only logged (sandbox mode). Each delivery is counted by event type
 and outcome; a refused one by its error code.
 """
@@ -22,7 +24,7 @@ from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import BadRequest, DomainError, PayloadTooLarge, Unauthorized
 from orcapulse_tiktok.observability import SERVICE, logger, metrics
 from orcapulse_tiktok.tiktok import events, signature
-from orcapulse_tiktok.tiktok.credentials import app_credentials
+from orcapulse_tiktok.tiktok.credentials import AppCredentials, app_credentials, business_app_credentials
 from orcapulse_tiktok.tiktok.events import WebhookEvent
 
 MAX_BODY_BYTES = 64 * 1024
@@ -40,17 +42,21 @@ def receive(body: str | None, is_base64_encoded: bool, headers: Mapping[str, Any
     try:
         raw = raw_body(body, is_base64_encoded)
         header = signature.parse_header(signature.header_value(headers))
-        creds = app_credentials()
         settings = get_settings()
-        signature.verify(
-            header,
-            raw,
-            creds.client_secret,
-            now=clock.now(),
-            tolerance_seconds=settings.webhook_tolerance_seconds,
-        )
+        apps = signing_apps()
+        creds = apps[
+            signature.verify_any(
+                header,
+                raw,
+                [app.client_secret for app in apps],
+                now=clock.now(),
+                tolerance_seconds=settings.webhook_tolerance_seconds,
+            )
+        ]
         envelope = events.parse_envelope(raw)
         event_type = events.metric_type(envelope.event)
+        # The client_key must be the app whose secret signed it: a delivery naming one app but
+        # signed with the other app's secret is refused.
         if not hmac.compare_digest(envelope.client_key.encode(), creds.client_key.encode()):
             raise Unauthorized("The event is for another TikTok app", code="unknown_client_key")
         event = events.parse_event(envelope)
@@ -72,6 +78,15 @@ def receive(body: str | None, is_base64_encoded: bool, headers: Mapping[str, Any
         raise
     _count(event_type, outcome)
     return outcome
+
+
+def signing_apps() -> list[AppCredentials]:
+    """The apps whose deliveries this webhook accepts: the Login Kit app, and the TikTok API for
+    Business app when ``TIKTOK_BUSINESS_APP_SECRET_ID`` is set (DESIGN §8)."""
+    apps = [app_credentials()]
+    if get_settings().business_app_secret_id:
+        apps.append(business_app_credentials())
+    return apps
 
 
 def raw_body(body: str | None, is_base64_encoded: bool) -> bytes:

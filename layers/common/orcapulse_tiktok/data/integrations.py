@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
 from orcapulse_tiktok.data import faults
-from orcapulse_tiktok.models.integration import REFRESH_BUCKET, Integration, integrations
+from orcapulse_tiktok.models.integration import CATCHUP_BUCKET, REFRESH_BUCKET, Integration, integrations
 
 Key = tuple[str, str]  # (workspace_id, integration_id)
 
@@ -36,6 +36,7 @@ class Connection(NamedTuple):
     connected_by: str
     stamp: str
     schedule: RefreshSchedule
+    account_type: str = "personal"
 
 
 class Target(NamedTuple):
@@ -102,6 +103,13 @@ def upsert_connected(workspace_id: str, integration_id: str, connection: Connect
                 *_schedule_actions(schedule),
                 Integration.refresh_lease_until.remove(),
                 Integration.refresh_lease_owner.remove(),
+                Integration.account_type.set(connection.account_type),
+                # Business accounts are caught up on schedule; a kind change leaves the index.
+                (
+                    Integration.catchup_bucket.set(CATCHUP_BUCKET)
+                    if connection.account_type == "business"
+                    else Integration.catchup_bucket.remove()
+                ),
             ]
         )
     except PynamoDBException as exc:

@@ -9,7 +9,14 @@ from orcapulse_tiktok.models.oauth_state import OAuthState, oauth_states
 
 
 def put_state(
-    state_hash: str, *, workspace_id: str, user_id: str, scopes: str, created_at: str, expires_at: int
+    state_hash: str,
+    *,
+    workspace_id: str,
+    user_id: str,
+    scopes: str,
+    created_at: str,
+    expires_at: int,
+    account_type: str = "personal",
 ) -> None:
     """Store a new pending authorization under the hash of its state (never the state itself)."""
     record = oauth_states()(
@@ -19,6 +26,7 @@ def put_state(
         scopes=scopes,
         created_at=created_at,
         expires_at=expires_at,
+        account_type=account_type,
     )
     try:
         record.save(condition=OAuthState.state_hash.does_not_exist())

@@ -17,6 +17,7 @@ from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.models.base import bind
 
 REFRESH_BUCKET = "tiktok"
+CATCHUP_BUCKET = "tiktok_business"
 
 
 class ByOpenIdIndex(GlobalSecondaryIndex["Integration"]):
@@ -39,6 +40,16 @@ class RefreshDueIndex(GlobalSecondaryIndex["Integration"]):
 
     refresh_bucket = UnicodeAttribute(hash_key=True)
     refresh_due_at = NumberAttribute(range_key=True)
+
+
+class CatchupIndex(GlobalSecondaryIndex["Integration"]):
+    """Sparse: only business integrations carry ``catchup_bucket`` (the scheduled catch-up reads it)."""
+
+    class Meta:
+        index_name = "by_catchup"
+        projection = KeysOnlyProjection()
+
+    catchup_bucket = UnicodeAttribute(hash_key=True)
 
 
 class Integration(Model):
@@ -67,12 +78,23 @@ class Integration(Model):
     refresh_failures = NumberAttribute(default=0)
     refresh_lease_until = NumberAttribute(null=True)
     refresh_lease_owner = UnicodeAttribute(null=True)
+    # DESIGN §8: personal (Login Kit) or business (Accounts API); absent on older records: personal.
+    account_type = UnicodeAttribute(null=True)
+    # Business catch-up: the index bucket, and the newest comment time seen (epoch seconds).
+    catchup_bucket = UnicodeAttribute(null=True)
+    catchup_watermark = NumberAttribute(null=True)
+    catchup_at = UnicodeAttribute(null=True)
 
     by_open_id = ByOpenIdIndex()
     by_refresh_due = RefreshDueIndex()
+    by_catchup = CatchupIndex()
 
     def to_public(self) -> dict[str, Any]:
         """The integration as the API shows it: profile and status, never token bookkeeping."""
+        from orcapulse_tiktok.platforms import account_capabilities
+        from orcapulse_tiktok.tiktok.accounts import kind_of
+
+        kind = kind_of(self.account_type)
         return {
             "integration_id": self.integration_id,
             "platform": self.platform,
@@ -87,6 +109,8 @@ class Integration(Model):
             "updated_at": self.updated_at,
             "last_event_at": self.last_event_at,
             "revoked_reason": self.revoked_reason,
+            "account_type": kind,
+            "capabilities": account_capabilities(kind),
         }
 
 

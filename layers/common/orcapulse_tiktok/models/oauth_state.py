@@ -20,6 +20,7 @@ class OAuthState(Model):
     scopes = UnicodeAttribute()
     created_at = UnicodeAttribute()
     expires_at = NumberAttribute()  # epoch seconds; the table's TTL attribute
+    account_type = UnicodeAttribute(null=True)  # the flow to complete; absent is personal
 
 
 def oauth_states() -> type[OAuthState]:

@@ -34,3 +34,18 @@ def app_credentials() -> AppCredentials:
     if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
         raise ConfigError("TIKTOK_APP_SECRET_ID must hold non-empty client_key and client_secret")
     return AppCredentials(client_key=key, client_secret=secret)
+
+
+def business_app_credentials() -> AppCredentials:
+    """The TikTok API for Business app's credentials from ``TIKTOK_BUSINESS_APP_SECRET_ID`` (JSON
+    ``{"app_id", "secret"}``). The ``app_id`` is the Accounts API's ``client_key``/``client_id`` and
+    the ``client_key`` of its webhook deliveries, so it comes back as an ``AppCredentials``."""
+    raw = secrets.cached_secret(
+        get_settings().require("business_app_secret_id"), max_age=CACHE_SECONDS, json=True
+    )
+    if not isinstance(raw, dict):
+        raise ConfigError("TIKTOK_BUSINESS_APP_SECRET_ID must hold a JSON object")
+    app_id, secret = raw.get("app_id"), raw.get("secret")
+    if not isinstance(app_id, str) or not app_id or not isinstance(secret, str) or not secret:
+        raise ConfigError("TIKTOK_BUSINESS_APP_SECRET_ID must hold non-empty app_id and secret")
+    return AppCredentials(client_key=app_id, client_secret=secret)

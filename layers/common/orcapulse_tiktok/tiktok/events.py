@@ -21,9 +21,15 @@ HIGH_INTENT_COMMENT = "im_receive_high_intent_comment"
 AUTHORIZATION_REMOVED = "authorization.removed"
 LEAD_EVENTS = frozenset({COMMENT_UPDATE, MESSAGE_RECEIVED, HIGH_INTENT_COMMENT})
 
+# A DM to a business account in the EEA, Switzerland or the UK: TikTok sends it without text or
+# sender (DESIGN §8), so there is no one to make a lead of. Acknowledged and counted
+# (WebhookEvents, event_type im_receive_msg_eu, outcome ignored); see docs/business-accounts.md.
+MESSAGE_RECEIVED_EU = "im_receive_msg_eu"
+
 # Documented events this product acknowledges without acting on them.
 ACKNOWLEDGED_EVENTS = frozenset(
     {
+        MESSAGE_RECEIVED_EU,
         "im_send_msg",
         "im_mark_read_msg",
         "video.upload.failed",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from orcapulse_tiktok.errors import Unauthorized
@@ -82,17 +82,35 @@ def verify(
 
     The MAC is checked first, so ``signature_expired`` only ever describes an authentic request
     (useful when a clock drifts) and tells a forger nothing."""
-    expected = expected_signature(secret, header.timestamp, raw_body)
-    # Every candidate is compared, so the time taken does not say which one was close.
-    matched = False
-    for candidate in header.signatures:
-        matched |= hmac.compare_digest(expected, candidate)
-    if not matched:
+    verify_any(header, raw_body, (secret,), now=now, tolerance_seconds=tolerance_seconds)
+
+
+def verify_any(
+    header: SignatureHeader,
+    raw_body: bytes,
+    secrets: Sequence[str],
+    *,
+    now: float,
+    tolerance_seconds: int,
+) -> int:
+    """``verify`` against each app secret (Login Kit's, the Business app's); the index of the one
+    that signed the request. Every secret and candidate is compared, so the time taken says
+    neither which app nor which candidate came close."""
+    found = -1
+    for index, secret in enumerate(secrets):
+        expected = expected_signature(secret, header.timestamp, raw_body)
+        matched = False
+        for candidate in header.signatures:
+            matched |= hmac.compare_digest(expected, candidate)
+        if matched and found < 0:
+            found = index
+    if found < 0:
         raise Unauthorized("The TikTok-Signature does not match the body", code="signature_invalid")
     if abs(now - header.epoch) > tolerance_seconds:
         raise Unauthorized(
             "The TikTok-Signature timestamp is outside the accepted window", code="signature_expired"
         )
+    return found
 
 
 def _malformed() -> Unauthorized:

@@ -1,0 +1,15 @@
+"""Scheduled: catch business accounts up — comments TikTok's webhook did not deliver become leads
+through the same capture path as the webhook (idempotent with it)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from orcapulse_tiktok.business_catchup import catch_up
+from orcapulse_tiktok.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="execution_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return catch_up(time_left_ms=context.get_remaining_time_in_millis).to_dict()
