@@ -20,7 +20,7 @@ from orcapulse_tiktok.models.integration import integrations
 from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.events import claims, http_event, json_body
 from tests.support.faults import aws_calls
-from tests.support.webhooks import Webhook, comment_content, message_content
+from tests.support.webhooks import Webhook, comment_content, lead_items, message_content
 
 BUSINESS_ID = "biz-open-id-orca"
 WORKSPACE = "ws-biz"
@@ -349,7 +349,7 @@ def test_an_eu_dm_without_text_is_acknowledged_and_makes_no_lead(connected, webh
 
 # -- catch-up ------------------------------------------------------------------------------------------
 def lead_rows(aws) -> list[dict[str, Any]]:
-    return [i for i in aws.items("LeadsTable") if i["lead_id"]["S"] and "integration_id" in i]
+    return lead_items(aws.items("LeadsTable"))
 
 
 def test_catch_up_adds_a_missed_comment_once_and_a_late_webhook_is_a_duplicate(
@@ -417,7 +417,8 @@ def test_catch_up_calls_per_integration(connected, aws, business, capsys):
     aws_ops = sorted(f"{s}.{o}" for s, o in log.calls)
     print(f"\ncatch-up, 2 videos x 1 new comment: TikTok {tiktok_calls}; AWS {aws_ops}")
     assert tiktok_calls == ["comments", "comments", "videos"]
-    assert aws_ops.count("secretsmanager.GetSecretValue") == 2  # the Business app + the tokens
+    # The Business app, the person key (lead ids), the integration's tokens.
+    assert aws_ops.count("secretsmanager.GetSecretValue") == 3
     assert aws_ops.count("dynamodb.Query") == 3  # by_catchup, then by_open_id per comment
 
 

@@ -13,13 +13,13 @@ from orcapulse_tiktok import clock
 
 from tests.support.connect import connect
 from tests.support.webhooks import (
+    NOW_MS,
     TIMEOUT,
     MovableClock,
     Webhook,
     comment_content,
     high_intent_content,
     message_content,
-    NOW_MS,
     recording_aws_calls,
     status_of,
     stored_interactions,
