@@ -20,10 +20,14 @@ import responses
 from moto import mock_aws
 
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support import aws_calls
 from tests.support.deployment import CONTEXT, table_kwargs
 from tests.support.events import LambdaContext
 from tests.support.functions import import_function
 from tests.support.tiktok_fake import TikTokFake
+
+# Before any test creates an AWS client, so that every client is one the interceptor sees.
+aws_calls.install()
 
 
 def reset_process_caches() -> None:
