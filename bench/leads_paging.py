@@ -47,11 +47,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from tests.support import aws_calls
 from tests.support.aws_calls import Answer, AwsCall, Hook, intercepting
+from tests.support.functions import Functions
 
 WORKSPACES = 20
 TARGET = "ws-bench"
@@ -189,12 +189,6 @@ def _forget_process_caches() -> None:
     reset_process_caches()
 
 
-def _load_handler() -> ModuleType:
-    from tests.support.functions import import_function
-
-    return import_function("leads_query", "bench_leads_query_app")
-
-
 def _leads(size: int) -> tuple[list[Any], str]:
     """``size`` leads: 40 % in the target workspace, the rest over 19 others, one a second."""
     from orcapulse_tiktok import clock
@@ -285,7 +279,9 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
         gc.freeze()
         stack.callback(gc.unfreeze)
 
-        handler = _load_handler()
+        functions = Functions("bench")
+        stack.callback(functions.close)
+        handler = functions("leads_query")
         recorder = stack.enter_context(intercepting(_Recorder()))
         from tests.support.events import LambdaContext
 
@@ -354,7 +350,6 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
                     "matches": len(matching),
                 }
         results["pages"] = pages
-        sys.modules.pop("bench_leads_query_app", None)
     _forget_process_caches()
     return results
 

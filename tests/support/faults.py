@@ -55,13 +55,7 @@ class CallLog(Hook):
         self.calls.append((call.service, call.operation))
         if self.fail.get(call.operation, 0) > 0:
             self.fail[call.operation] -= 1
-            raise ClientError(
-                {
-                    "Error": {"Code": self.code, "Message": "injected fault"},
-                    "ResponseMetadata": {"HTTPStatusCode": self.status},
-                },
-                call.operation,
-            )
+            raise client_error(self.code, "injected fault", self.status, call.operation)
 
 
 @contextlib.contextmanager
@@ -142,26 +136,31 @@ def aws_target(service: str, params: Mapping[str, Any]) -> str:
     return ""
 
 
+def client_error(code: str, message: str, status: int, operation_name: str) -> ClientError:
+    """The ``ClientError`` botocore raises when AWS answers ``status`` with error ``code``."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RequestId": "INJECTED",
+                "HostId": "",
+                "RetryAttempts": 0,
+            },
+        },
+        operation_name,
+    )
+
+
 def aws_fault(call: Call, fault: str, operation_name: str) -> Exception:
     """The exception AWS (or botocore) raises for ``fault`` on ``call``."""
     if fault == "throttle":
         code = _THROTTLE_CODES.get(call.service, "ThrottlingException")
-        return ClientError(
-            {
-                "Error": {"Code": code, "Message": "Rate exceeded"},
-                "ResponseMetadata": {"HTTPStatusCode": 400},
-            },
-            operation_name,
-        )
+        return client_error(code, "Rate exceeded", 400, operation_name)
     if fault == "5xx":
         code, status = _INTERNAL_CODES.get(call.service, ("ServiceUnavailable", 503))
-        return ClientError(
-            {
-                "Error": {"Code": code, "Message": "injected internal failure"},
-                "ResponseMetadata": {"HTTPStatusCode": status},
-            },
-            operation_name,
-        )
+        return client_error(code, "injected internal failure", status, operation_name)
     if fault in ("timeout", LOST):
         return ReadTimeoutError(endpoint_url=f"https://{call.service}.us-east-1.amazonaws.com/")
     if fault == "connect-timeout":
@@ -179,6 +178,7 @@ def tiktok_fault(endpoint: str, fault: str) -> TikTokFault:
         return TikTokFault(0, lost=True)
     if fault != "5xx":
         raise ValueError(f"unknown TikTok fault {fault!r}")
+    body: dict[str, Any]
     if endpoint == "user_info":
         body = {"data": {}, "error": {"code": "internal_error", "message": "injected", "log_id": "INJECTED"}}
     else:

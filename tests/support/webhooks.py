@@ -102,7 +102,8 @@ class Webhook:
         base64_body: bool = False,
     ) -> dict[str, Any]:
         event = http_event("POST", WEBHOOK_PATH, headers=headers, body=body, base64_body=base64_body)
-        return self.module.lambda_handler(event, self.context)
+        response: dict[str, Any] = self.module.lambda_handler(event, self.context)
+        return response
 
     def signed(
         self, body: bytes, *, timestamp: int | None = None, secret: str | None = None
