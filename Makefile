@@ -51,8 +51,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Everything that runs is type-checked: the layer, and beside it what drives it. Each function is a
+# module named `app`, so each is checked on its own (five `app` modules in one run collide).
 typecheck: $(STAMP)
 	$(BIN)/mypy layers/common/orcapulse_tiktok
+	$(BIN)/mypy bench tests orcapulse_local
+	@set -e; for app in functions/*/app.py; do echo "mypy $$app"; $(BIN)/mypy $$app; done
 
 template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml

@@ -54,6 +54,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from tests.support import aws_calls
+from tests.support.aws_calls import Answer, AwsCall, Hook, intercepting
+from tests.support.functions import Functions
+
 WORKSPACES = 20
 TARGET = "ws-bench"
 TARGET_SHARE = 0.4
@@ -126,32 +130,28 @@ def query_rcu(item_bytes: int) -> float:
     return 0.5 * max(1, math.ceil(item_bytes / 4096))
 
 
-class _Recorder:
-    """Times and counts the DynamoDB calls of the clients of one session (boto3's default one)."""
+class _Recorder(Hook):
+    """Times and counts the DynamoDB calls, with what each one read."""
 
     def __init__(self) -> None:
         self.calls: list[_Call] = []
-        self._open: _Call | None = None
 
-    def install(self, events: Any) -> None:
-        events.register_first("before-send.dynamodb", self._before_send)
-        events.register("after-call.dynamodb", self._after_call)
-
-    def _before_send(self, request: Any, **kwargs: Any) -> None:
-        operation = kwargs["event_name"].rsplit(".", 1)[-1]
-        self._open = _Call(operation=operation, started=time.perf_counter())
-        self._open.cpu_seconds = time.process_time()
-
-    def _after_call(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        call = self._open or _Call(operation=model.name, started=time.perf_counter())
-        self._open = None
-        call.seconds = time.perf_counter() - call.started
-        call.cpu_seconds = time.process_time() - call.cpu_seconds
-        call.scanned = int(parsed.get("ScannedCount", 0))
-        call.count = int(parsed.get("Count", 0))
-        call.item_bytes = [item_size(item) for item in parsed.get("Items", [])]
-        call.capacity = float(parsed.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
-        self.calls.append(call)
+    def after(self, call: AwsCall, answer: Answer) -> None:
+        if call.service != "dynamodb":
+            return
+        parsed = answer.parsed
+        self.calls.append(
+            _Call(
+                operation=call.operation,
+                started=call.started[0],
+                seconds=call.seconds,
+                cpu_seconds=call.cpu_seconds,
+                scanned=int(parsed.get("ScannedCount", 0)),
+                count=int(parsed.get("Count", 0)),
+                item_bytes=[item_size(item) for item in parsed.get("Items", [])],
+                capacity=float(parsed.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0)),
+            )
+        )
 
 
 def _modelled_rcu(call: _Call) -> float:
@@ -312,6 +312,8 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
     from tests.support.deployment import CONTEXT, TEMPLATE
     from tests.support.events import claims, http_event
 
+    # Before any client exists, so that the interceptor sees them all.
+    aws_calls.install()
     with contextlib.ExitStack() as stack:
         env = stack.enter_context(_environment())
         stack.enter_context(mock_aws())
@@ -334,11 +336,10 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
         gc.freeze()
         stack.callback(gc.unfreeze)
 
-        handler = _load_handler()
-        from orcapulse_tiktok.data import clients as aws
-
-        recorder = _Recorder()
-        recorder.install(aws.client("dynamodb").meta.events)
+        functions = Functions("bench")
+        stack.callback(functions.close)
+        handler = functions("leads_query")
+        recorder = stack.enter_context(intercepting(_Recorder()))
         from tests.support.events import LambdaContext
 
         context = LambdaContext(function_name="bench-leads-query")
@@ -440,7 +441,6 @@ def _measure_size(size: int, repeats: int) -> dict[str, Any]:
                 "matches": len(timeline),
             }
         results["pages"] = pages
-        sys.modules.pop("bench_leads_query_app", None)
     _forget_process_caches()
     return results
 

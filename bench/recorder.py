@@ -1,26 +1,23 @@
-"""Counts and times the round trips a request makes: AWS calls at botocore's API call, for every
-client (boto3's, PynamoDB's and Powertools' alike, however long they have been cached), and TikTok
-calls at requests' transport adapter.
+"""Counts and times the round trips a request makes: AWS calls through the test suite's AWS call
+interceptor (``tests.support.aws_calls``: every client, boto3's, PynamoDB's and Powertools' alike),
+and TikTok calls at requests' transport adapter.
 
-``install()`` once; then ``window()`` collects the calls of one request.
+``install()`` once; then ``window()`` collects the calls of one request. ``Replay`` answers AWS
+calls from a recording instead of sending them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests.adapters
-from botocore.client import BaseClient
 
-
-def _clocks() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
+from tests.support.aws_calls import Answer, AwsCall, Hook, clocks, intercepting
 
 
 @dataclass(frozen=True)
@@ -60,38 +57,31 @@ class Window:
         return self.cpu_seconds - sum(c.cpu_seconds for c in self.calls)
 
 
-class Recorder:
+class Recorder(Hook):
     def __init__(self) -> None:
         self._windows: list[Window] = []
         self._lock = threading.Lock()
-        self._original_call: Any = None
+        self._installed: contextlib.ExitStack | None = None
 
     # -- AWS -------------------------------------------------------------------------------------
     def install(self) -> None:
-        """Wrap botocore's API call. Event hooks would only reach clients created afterwards, and
-        the functions keep clients cached per container (PynamoDB's connections, Powertools'
-        parameter providers), so the one place that sees every call is the call itself."""
-        if self._original_call is not None:
+        """Record every AWS call until ``uninstall``. The interceptor sees the clients created
+        after it is installed, so install before the first stack starts (each starts cold)."""
+        if self._installed is not None:
             return
-        original = BaseClient._make_api_call  # type: ignore[attr-defined]
-        recorder = self
-
-        def make_api_call(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-            started = _clocks()
-            try:
-                return original(client, operation_name, api_params)
-            finally:
-                wall, cpu = _clocks()
-                target = f"{client.meta.service_model.service_name}.{operation_name}"
-                recorder._add(Call("aws", target, wall - started[0], cpu - started[1]))
-
-        self._original_call = original
-        BaseClient._make_api_call = make_api_call  # type: ignore[attr-defined]
+        self._installed = contextlib.ExitStack()
+        self._installed.enter_context(intercepting(self))
 
     def uninstall(self) -> None:
-        if self._original_call is not None:
-            BaseClient._make_api_call = self._original_call  # type: ignore[attr-defined]
-            self._original_call = None
+        if self._installed is not None:
+            self._installed.close()
+            self._installed = None
+
+    def after(self, call: AwsCall, answer: Answer) -> None:
+        self._add(Call("aws", call.name, call.seconds, call.cpu_seconds))
+
+    def failed(self, call: AwsCall, error: BaseException) -> None:
+        self._add(Call("aws", call.name, call.seconds, call.cpu_seconds))
 
     # -- HTTP ------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -102,11 +92,11 @@ class Recorder:
         recorder = self
 
         def send(adapter: requests.adapters.HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
-            started = _clocks()
+            started = clocks()
             try:
                 return current(adapter, request, *args, **kwargs)
             finally:
-                wall, cpu = _clocks()
+                wall, cpu = clocks()
                 url = urlsplit(request.url)
                 target = f"{url.hostname} {request.method} {url.path}"
                 recorder._add(Call("http", target, wall - started[0], cpu - started[1]))
@@ -128,11 +118,27 @@ class Recorder:
         window = Window()
         with self._lock:
             self._windows.append(window)
-        started = _clocks()
+        started = clocks()
         try:
             yield window
         finally:
-            wall, cpu = _clocks()
+            wall, cpu = clocks()
             window.seconds, window.cpu_seconds = wall - started[0], cpu - started[1]
             with self._lock:
                 self._windows.remove(window)
+
+
+class Replay(Hook):
+    """While ``replaying``, answers each AWS operation with the answer it last received while
+    recording, and sends nothing (botocore still builds each request, as it would in Lambda)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Answer] = {}
+        self.replaying = False
+
+    def before(self, call: AwsCall) -> Answer | None:
+        return self.answers[call.operation] if self.replaying else None
+
+    def after(self, call: AwsCall, answer: Answer) -> None:
+        if not self.replaying:
+            self.answers[call.operation] = answer

@@ -18,10 +18,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
-from bench.recorder import Recorder, Window
+from bench.recorder import Recorder, Replay, Window
+from tests.support.aws_calls import intercepting
+from tests.support.functions import Functions
 
 
 def offline_aws() -> None:
@@ -87,15 +88,8 @@ class Stack:
     state: Any
     fake: Any
     context: Any
-    modules: dict[str, ModuleType] = field(default_factory=dict)
+    function: Functions = field(default_factory=lambda: Functions("bench"))
     serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-
-    def function(self, name: str) -> ModuleType:
-        if name not in self.modules:
-            from tests.support.functions import import_function
-
-            self.modules[name] = import_function(name, f"bench_function_{name}_app")
-        return self.modules[name]
 
     def call(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.function(name).lambda_handler(event, self.context)
@@ -104,14 +98,12 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(recorder: Recorder) -> Iterator[Stack]:
-    """moto with the template's tables and secrets, the fake TikTok behind ``responses``."""
-    import boto3
+    """The test suite's AWS environment (moto with the template's tables, secrets and bus), the
+    fake TikTok behind ``responses``."""
     import responses
-    from moto import mock_aws
 
     from orcapulse_local.tiktok_state import TikTokState
-    from tests.conftest import reset_process_caches
-    from tests.support.deployment import CONTEXT, table_kwargs
+    from tests.conftest import aws_environment
     from tests.support.events import LambdaContext
     from tests.support.tiktok_fake import TikTokFake
 
@@ -119,28 +111,15 @@ def running_stack(recorder: Recorder) -> Iterator[Stack]:
     state.add_account("open-id-alpha", display_name="Alpha Shop")
     state.add_account("open-id-beta", display_name="Beta Store")
     with (
-        mock_aws(),
+        aws_environment(state),
         responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
         recorder.http(),
     ):
-        reset_process_caches()
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for kwargs in table_kwargs():
-            ddb.create_table(**kwargs)
-        sm = boto3.client("secretsmanager", region_name="us-east-1")
-        sm.create_secret(
-            Name=CONTEXT.resources["TikTokAppSecret"]["Ref"],
-            SecretString=json.dumps({"client_key": state.client_key, "client_secret": state.client_secret}),
-        )
-        sm.create_secret(Name=CONTEXT.resources["CursorKeySecret"]["Ref"], SecretString="k" * 64)
-        sm.create_secret(Name=CONTEXT.resources["PersonKeySecret"]["Ref"], SecretString="p" * 64)
-        boto3.client("events", region_name="us-east-1").create_event_bus(
-            Name=CONTEXT.resources["LeadsEventBus"]["Ref"]
-        )
+        stack = Stack(state=state, fake=TikTokFake(state, mock), context=LambdaContext())
         try:
-            yield Stack(state=state, fake=TikTokFake(state, mock), context=LambdaContext())
+            yield stack
         finally:
-            reset_process_caches()
+            stack.function.close()
 
 
 def _new_container() -> None:
@@ -249,25 +228,23 @@ def webhook_routes(recorder: Recorder, stack: Stack) -> list[RouteCalls]:
 
 
 def oauth_routes(recorder: Recorder, stack: Stack) -> list[RouteCalls]:
-    from tests.support.events import claims, http_event, json_body
+    from tests.support.connect import CALLBACK_PATH, START_PATH, approve
+    from tests.support.events import claims, http_event
 
     workspaces = (f"ws-oauth-{n}" for n in itertools.count(1))
 
     def start_event() -> dict[str, Any]:
-        return http_event(
-            "GET",
-            "/integrations/tiktok/oauth/start",
-            jwt_claims=claims(user="user-1", workspace=next(workspaces)),
-        )
+        return http_event("GET", START_PATH, jwt_claims=claims(user="user-1", workspace=next(workspaces)))
 
     def start() -> Callable[[], dict[str, Any]]:
         event = start_event()
         return lambda: stack.call("oauth_start", event)
 
     def callback() -> Callable[[], dict[str, Any]]:
-        started = stack.call("oauth_start", start_event())
-        params = stack.fake.approve(json_body(started)["authorize_url"], "open-id-beta")
-        event = http_event("GET", "/integrations/tiktok/oauth/callback", query=params)
+        params = approve(
+            stack.function, stack.context, stack.fake, workspace=next(workspaces), open_id="open-id-beta"
+        )
+        event = http_event("GET", CALLBACK_PATH, query=params)
         return lambda: stack.call("oauth_callback", event)
 
     def disconnect() -> Callable[[], dict[str, Any]]:
@@ -354,7 +331,7 @@ def webhook_cpu(recorder: Recorder, stack: Stack, events: int) -> CpuResult:
         own_wall.append(window.own_seconds * 1000)
         wall.append(window.seconds * 1000)
         calls += len(window.aws)
-    replayed = _replayed_cpu(stack, bodies[20 + events :])
+    replayed = _replayed_cpu(recorder, stack, bodies[20 + events :])
     own.sort()
     return CpuResult(
         events=events,
@@ -367,30 +344,16 @@ def webhook_cpu(recorder: Recorder, stack: Stack, events: int) -> CpuResult:
     )
 
 
-def _replayed_cpu(stack: Stack, bodies: list[dict[str, Any]]) -> float:
-    from botocore.client import BaseClient
-
-    real = BaseClient._make_api_call  # type: ignore[attr-defined]
-    answers: dict[str, Any] = {}
-
-    def record(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        answers[operation] = real(client, operation, params)
-        return answers[operation]
-
-    def replay(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        return answers[operation]
-
+def _replayed_cpu(recorder: Recorder, stack: Stack, bodies: list[dict[str, Any]]) -> float:
+    """Our own CPU time per event, measured as ``webhook_cpu`` does, with AWS answers replayed."""
     times: list[float] = []
-    try:
-        BaseClient._make_api_call = record  # type: ignore[attr-defined]
+    with intercepting(Replay()) as replay:
         stack.call("webhook", bodies[0])
-        BaseClient._make_api_call = replay  # type: ignore[attr-defined]
+        replay.replaying = True
         for event in bodies[1:]:
-            started = time.process_time()
-            response = stack.call("webhook", event)
-            times.append((time.process_time() - started) * 1000)
+            with recorder.window() as window:
+                response = stack.call("webhook", event)
+            times.append(window.own_cpu_seconds * 1000)
             if _status(response) != "200 accepted":
                 raise RuntimeError(f"webhook answered {_status(response)}")
-    finally:
-        BaseClient._make_api_call = real  # type: ignore[attr-defined]
     return statistics.median(times)

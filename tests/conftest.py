@@ -8,23 +8,27 @@ import contextlib
 import json
 import logging
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 import responses
 from moto import mock_aws
 
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support import aws_calls
 from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.deployment import CONTEXT, table_kwargs
 from tests.support.events import LambdaContext
-from tests.support.functions import import_function
+from tests.support.functions import Functions
 from tests.support.tiktok_fake import TikTokFake
+
+# Before any test creates an AWS client, so that every client is one the interceptor sees.
+aws_calls.install()
 
 
 def reset_process_caches() -> None:
@@ -90,7 +94,11 @@ class AwsEnv:
     def client(self, service: str) -> Any:
         # Creating a botocore client costs tens of milliseconds; assertions make many calls.
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name="us-east-1")
+            # By name, as the product's data package creates its clients (boto3's typed overloads
+            # want a literal service name).
+            self._clients[service] = botocore.session.get_session().create_client(
+                service, region_name="us-east-1"
+            )
         return self._clients[service]
 
     def items(self, logical_table: str) -> list[dict[str, Any]]:
@@ -156,19 +164,11 @@ def aws(tiktok_state: TikTokState, business_state: BusinessState) -> Iterator[Aw
 
 @pytest.fixture
 def load_function() -> Iterator[Callable[[str], ModuleType]]:
-    """Import ``functions/<name>/app.py`` under a unique module name; unload it afterwards, so the
-    functions' ``app`` modules never collide in one pytest process."""
-    loaded: list[str] = []
-
-    def load(name: str) -> ModuleType:
-        module_name = f"function_{name}_app"
-        module = import_function(name, module_name)
-        loaded.append(module_name)
-        return module
-
-    yield load
-    for name in loaded:
-        sys.modules.pop(name, None)
+    """Import ``functions/<name>/app.py`` afresh under a module name of its own; unload it
+    afterwards, so the functions' ``app`` modules never collide in one pytest process."""
+    functions = Functions("function", reuse=False)
+    yield functions
+    functions.close()
 
 
 class _ListHandler(logging.Handler):

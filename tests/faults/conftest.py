@@ -44,7 +44,7 @@ def baseline(path: str) -> tuple[Call, ...]:
 
 
 def cases(full: bool = FULL) -> list[Case]:
-    out = []
+    out: list[Case] = []
     for path in SCENARIOS:
         calls = baseline(path)
         for k, call in enumerate(calls):

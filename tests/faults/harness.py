@@ -12,28 +12,24 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
-import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 from unittest import mock
-from urllib.parse import parse_qsl, urlsplit
 
 import responses
 
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.connect import approve, callback, redirect_query
 from tests.support.deployment import CONTEXT, FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
 from tests.support.faults import LOST, Call, ExternalCalls, external_calls
-from tests.support.functions import import_function
+from tests.support.functions import Functions
 from tests.support.tiktok_fake import TikTokFake
 from tests.support.webhooks import BusCapture, comment_content, interaction_items, lead_items, lead_stream
 
-CALLBACK_PATH = "/integrations/tiktok/oauth/callback"
 CALLBACK_REASONS = {
     "access_denied",
     "invalid_state",
@@ -49,24 +45,6 @@ TOKEN_AGE_SECONDS = 86400 + 60
 
 
 # -- the environment -------------------------------------------------------------------------------
-class Functions:
-    """``functions/<name>/app.py`` imported under unique module names, unloaded by ``close``."""
-
-    def __init__(self) -> None:
-        self.loaded: dict[str, ModuleType] = {}
-
-    def __call__(self, name: str) -> ModuleType:
-        if name not in self.loaded:
-            module_name = f"faults_function_{name}_app_{uuid.uuid4().hex[:8]}"
-            self.loaded[name] = import_function(name, module_name)
-        return self.loaded[name]
-
-    def close(self) -> None:
-        for module in self.loaded.values():
-            sys.modules.pop(module.__name__, None)
-        self.loaded.clear()
-
-
 @dataclass
 class Env:
     aws: Any  # tests.conftest.AwsEnv
@@ -96,7 +74,7 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
     from tests.support.events import LambdaContext
 
     state = state or new_state()
-    functions = Functions()
+    functions = Functions("faults")
     with aws_environment(state) as aws, responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         try:
             yield Env(aws=aws, tiktok=TikTokFake(state, mock), functions=functions, context=LambdaContext())
@@ -108,7 +86,7 @@ def cold_container() -> None:
     """Each function runs in its own container: what the previous step cached (the app
     credentials above all) is read again. The AWS clients are kept: they hold no data, and
     creating them again would only slow the matrix down."""
-    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
     for provider in DEFAULT_PROVIDERS.values():
         provider.clear_cache()
@@ -180,20 +158,14 @@ def live_at_tiktok(env: Env, tokens: dict[str, Any]) -> bool:
 def connect(env: Env, workspace: str, open_id: str = OPEN_ID) -> Outcome:
     """OAuth start → consent at the fake TikTok → callback, each in a cold container."""
     cold_container()
-    started = env.invoke(
-        "oauth_start",
-        http_event(
-            "GET", "/integrations/tiktok/oauth/start", jwt_claims=claims(user="user-1", workspace=workspace)
-        ),
-    )
-    params = env.tiktok.approve(json_body(started)["authorize_url"], open_id)
+    params = approve(env.functions, env.context, env.tiktok, workspace=workspace, open_id=open_id)
     cold_container()
-    return callback_outcome(env.invoke("oauth_callback", http_event("GET", CALLBACK_PATH, query=params)))
+    return callback_outcome(callback(env.functions, env.context, params))
 
 
 def callback_outcome(response: dict[str, Any]) -> Outcome:
     location = response.get("headers", {}).get("Location", "")
-    query = dict(parse_qsl(urlsplit(location).query))
+    query = redirect_query(response)
     detail = "connected" if query.get("status") == "connected" else query.get("reason", "no_reason")
     outcome = http_outcome(response, detail)
     outcome.extra = {"location": location, "headers": response.get("headers", {}), **query}
@@ -274,22 +246,12 @@ class ConnectCallback(Scenario):
 
     def _approve(self, env: Env) -> dict[str, Any]:
         cold_container()
-        started = env.invoke(
-            "oauth_start",
-            http_event(
-                "GET",
-                "/integrations/tiktok/oauth/start",
-                jwt_claims=claims(user="user-1", workspace=WORKSPACES[0]),
-            ),
-        )
-        params = env.tiktok.approve(json_body(started)["authorize_url"], OPEN_ID)
+        params = approve(env.functions, env.context, env.tiktok, workspace=WORKSPACES[0], open_id=OPEN_ID)
         cold_container()
         return {"params": params, "tokens_before": set(env.state.access_tokens)}
 
     def run(self, env: Env, ctx: dict[str, Any]) -> Outcome:
-        return callback_outcome(
-            env.invoke("oauth_callback", http_event("GET", CALLBACK_PATH, query=ctx["params"]))
-        )
+        return callback_outcome(callback(env.functions, env.context, ctx["params"]))
 
     def _check_redirect(self, outcome: Outcome) -> None:
         assert outcome.status == 302, outcome

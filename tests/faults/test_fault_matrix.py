@@ -3,6 +3,8 @@ partial record is left, no secret is shown, and running the same request again c
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.faults.conftest import ROWS, Case, baseline
 from tests.faults.harness import SCENARIOS, assert_no_secret_in, environment
 
@@ -22,7 +24,13 @@ def test_the_baseline_is_deterministic_and_completes(path, tiktok_state):
 
 def test_fault_then_clean_retry(case: Case, tiktok_state):
     scenario = SCENARIOS[case.path]
-    row = {"path": case.path, "k": case.k + 1, "call": case.call.label, "fault": case.fault, "ok": False}
+    row: dict[str, Any] = {
+        "path": case.path,
+        "k": case.k + 1,
+        "call": case.call.label,
+        "fault": case.fault,
+        "ok": False,
+    }
     row.update(answer="-", invariants="-", retry="-")
     ROWS.append(row)
     with environment(tiktok_state) as env:

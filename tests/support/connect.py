@@ -1,35 +1,65 @@
 """Connect a TikTok account the way a user does: OAuth start → consent at (fake) TikTok →
-callback. Returns the integration id the callback redirected with."""
+callback. The one connect helper of the unit tests, the fault harness and the bench; its steps are
+apart, so a caller can act between them (the fault harness starts each in a cold container)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.events import claims, http_event, json_body
+from tests.support.tiktok_fake import TikTokFake
+
+START_PATH = "/integrations/tiktok/oauth/start"
+CALLBACK_PATH = "/integrations/tiktok/oauth/callback"
+
+LoadFunction = Callable[[str], ModuleType]
 
 
-def connect(
-    load_function: Any,
+def approve(
+    load_function: LoadFunction,
     lambda_context: Any,
-    tiktok: Any,
+    tiktok: TikTokFake,
     *,
     workspace: str = "ws-1",
     user: str = "user-1",
     open_id: str = "open-id-alpha",
-) -> str:
-    start = load_function("oauth_start")
-    callback = load_function("oauth_callback")
-    started = start.lambda_handler(
-        http_event(
-            "GET", "/integrations/tiktok/oauth/start", jwt_claims=claims(user=user, workspace=workspace)
-        ),
-        lambda_context,
+) -> dict[str, str]:
+    """OAuth start as ``user`` of ``workspace``, then consent at TikTok as ``open_id``: the query
+    TikTok redirects the browser to the callback with."""
+    started = load_function("oauth_start").lambda_handler(
+        http_event("GET", START_PATH, jwt_claims=claims(user=user, workspace=workspace)), lambda_context
     )
-    params = tiktok.approve(json_body(started)["authorize_url"], open_id)
-    done = callback.lambda_handler(
-        http_event("GET", "/integrations/tiktok/oauth/callback", query=params), lambda_context
+    return tiktok.approve(json_body(started)["authorize_url"], open_id)
+
+
+def callback(load_function: LoadFunction, lambda_context: Any, params: dict[str, str]) -> dict[str, Any]:
+    """The OAuth callback's response to TikTok's redirect with ``params``."""
+    response: dict[str, Any] = load_function("oauth_callback").lambda_handler(
+        http_event("GET", CALLBACK_PATH, query=params), lambda_context
     )
-    query = dict(parse_qsl(urlsplit(done["headers"]["Location"]).query))
+    return response
+
+
+def redirect_query(response: dict[str, Any]) -> dict[str, str]:
+    """The query of the callback's redirect to the console (``status``, ``reason``, ``integration_id``)."""
+    return dict(parse_qsl(urlsplit(response.get("headers", {}).get("Location", "")).query))
+
+
+class Who(TypedDict, total=False):
+    """Who connects: ``approve``'s keyword arguments."""
+
+    workspace: str
+    user: str
+    open_id: str
+
+
+def connect(load_function: LoadFunction, lambda_context: Any, tiktok: TikTokFake, **who: Unpack[Who]) -> str:
+    """Connect ``open_id`` to ``workspace`` (as ``approve`` does); the integration id the callback
+    redirected with."""
+    params = approve(load_function, lambda_context, tiktok, **who)
+    query = redirect_query(callback(load_function, lambda_context, params))
     assert query.get("status") == "connected", query
     return query["integration_id"]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from orcapulse_local.template import (
     Context,
     create_table_kwargs,
@@ -29,7 +31,7 @@ CONTEXT: Context = deployment_context(TEMPLATE, PARAMETERS)
 TEST_ENVIRONMENT = function_environment(TEMPLATE, "OAuthStartFunction", CONTEXT)
 
 
-def table_kwargs() -> list[dict]:
+def table_kwargs() -> list[dict[str, Any]]:
     return [
         create_table_kwargs(spec["Properties"], CONTEXT)
         for spec in resources_of_type(TEMPLATE, "AWS::DynamoDB::Table").values()

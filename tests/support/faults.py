@@ -8,9 +8,10 @@ baseline: a new call site in the product is a new row without anyone writing it 
 
 What a fault stands for:
 
-- AWS faults are raised where botocore's own retry loop cannot see them (``_make_api_call``), so
-  one injected failure is a call that still failed after the SDK's retries: a throttling or 5xx
-  ``ClientError`` with the service's real error code, or a botocore timeout.
+- AWS faults are raised where botocore's own retry loop cannot see them (a ``before-call`` hook of
+  ``tests.support.aws_calls``), so one injected failure is a call that still failed after the SDK's
+  retries: a throttling or 5xx ``ClientError`` with the service's real error code, or a botocore
+  timeout.
 - TikTok faults persist through the TikTok client's retry loop: after the k-th call fails, further
   attempts at the same endpoint fail too, until the product calls something else. So a fault on
   an idempotent TikTok call reaches the product's error handling instead of being absorbed by the
@@ -26,28 +27,35 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
-from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from orcapulse_local.tiktok_state import Fault as TikTokFault
+from tests.support.aws_calls import Answer, AwsCall, Hook, intercepting
 from tests.support.deployment import CONTEXT
-
-_real_call = BaseClient._make_api_call
 
 
 @dataclass
-class CallLog:
-    """Every AWS call made while recording: (service, operation)."""
+class CallLog(Hook):
+    """Every AWS call made while recording: (service, operation); the first ``fail[op]`` calls of
+    an operation raise ``code``."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)
+    code: str = "ThrottlingException"
+    status: int = 400
 
     def operations(self, service: str | None = None) -> list[str]:
         return [op for svc, op in self.calls if service is None or svc == service]
+
+    def before(self, call: AwsCall) -> None:
+        self.calls.append((call.service, call.operation))
+        if self.fail.get(call.operation, 0) > 0:
+            self.fail[call.operation] -= 1
+            raise client_error(self.code, "injected fault", self.status, call.operation)
 
 
 @contextlib.contextmanager
@@ -55,24 +63,7 @@ def aws_calls(
     fail: dict[str, int] | None = None, code: str = "ThrottlingException", status: int = 400
 ) -> Iterator[CallLog]:
     """Record AWS calls; ``fail={"UpdateItem": 1}`` makes the first UpdateItem raise ``code``."""
-    log = CallLog()
-    remaining = dict(fail or {})
-
-    def call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        service = self.meta.service_model.service_name
-        log.calls.append((service, operation_name))
-        if remaining.get(operation_name, 0) > 0:
-            remaining[operation_name] -= 1
-            raise ClientError(
-                {
-                    "Error": {"Code": code, "Message": "injected fault"},
-                    "ResponseMetadata": {"HTTPStatusCode": status},
-                },
-                operation_name,
-            )
-        return _real_call(self, operation_name, api_params)
-
-    with mock.patch.object(BaseClient, "_make_api_call", call):
+    with intercepting(CallLog(fail=dict(fail or {}), code=code, status=status)) as log:
         yield log
 
 
@@ -126,7 +117,7 @@ def _token_prefix() -> str:
     return CONTEXT.resources["TikTokAppSecret"]["Ref"].rsplit("/", 1)[0] + "/tokens/"
 
 
-def aws_target(service: str, params: dict[str, Any]) -> str:
+def aws_target(service: str, params: Mapping[str, Any]) -> str:
     """What an AWS call touches, named by the template's logical ids."""
     names = _logical_names()
     if service in ("dynamodb", "dynamodbstreams"):
@@ -145,26 +136,31 @@ def aws_target(service: str, params: dict[str, Any]) -> str:
     return ""
 
 
+def client_error(code: str, message: str, status: int, operation_name: str) -> ClientError:
+    """The ``ClientError`` botocore raises when AWS answers ``status`` with error ``code``."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RequestId": "INJECTED",
+                "HostId": "",
+                "RetryAttempts": 0,
+            },
+        },
+        operation_name,
+    )
+
+
 def aws_fault(call: Call, fault: str, operation_name: str) -> Exception:
     """The exception AWS (or botocore) raises for ``fault`` on ``call``."""
     if fault == "throttle":
         code = _THROTTLE_CODES.get(call.service, "ThrottlingException")
-        return ClientError(
-            {
-                "Error": {"Code": code, "Message": "Rate exceeded"},
-                "ResponseMetadata": {"HTTPStatusCode": 400},
-            },
-            operation_name,
-        )
+        return client_error(code, "Rate exceeded", 400, operation_name)
     if fault == "5xx":
         code, status = _INTERNAL_CODES.get(call.service, ("ServiceUnavailable", 503))
-        return ClientError(
-            {
-                "Error": {"Code": code, "Message": "injected internal failure"},
-                "ResponseMetadata": {"HTTPStatusCode": status},
-            },
-            operation_name,
-        )
+        return client_error(code, "injected internal failure", status, operation_name)
     if fault in ("timeout", LOST):
         return ReadTimeoutError(endpoint_url=f"https://{call.service}.us-east-1.amazonaws.com/")
     if fault == "connect-timeout":
@@ -182,6 +178,7 @@ def tiktok_fault(endpoint: str, fault: str) -> TikTokFault:
         return TikTokFault(0, lost=True)
     if fault != "5xx":
         raise ValueError(f"unknown TikTok fault {fault!r}")
+    body: dict[str, Any]
     if endpoint == "user_info":
         body = {"data": {}, "error": {"code": "internal_error", "message": "injected", "log_id": "INJECTED"}}
     else:
@@ -190,7 +187,7 @@ def tiktok_fault(endpoint: str, fault: str) -> TikTokFault:
 
 
 @dataclass
-class ExternalCalls:
+class ExternalCalls(Hook):
     """The ordered outside calls of one run, and the fault injected into it (if any)."""
 
     fail_at: int | None = None
@@ -198,6 +195,7 @@ class ExternalCalls:
     calls: list[Call] = field(default_factory=list)
     injected: Call | None = None
     _down: str | None = None  # the TikTok endpoint that stays down through the client's retries
+    _lost: AwsCall | None = None  # the AWS call whose answer is to be lost
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _next(self, call: Call) -> bool:
@@ -215,18 +213,23 @@ class ExternalCalls:
                 self._down = call.operation
             return True
 
-    def aws(self, client: BaseClient, operation_name: str, params: dict[str, Any]) -> Any:
-        service = client.meta.service_model.service_name
-        call = Call("aws", service, operation_name, aws_target(service, params))
+    def before(self, aws_call: AwsCall) -> None:
+        call = Call(
+            "aws", aws_call.service, aws_call.operation, aws_target(aws_call.service, aws_call.params)
+        )
         if self._next(call):
             assert self.fault is not None
             if self.fault == LOST:
-                # The call reaches AWS and is carried out; whatever it answered is lost on the way
-                # back, an error included (a refused write took no effect, but it is lost too).
-                with contextlib.suppress(ClientError):
-                    _real_call(client, operation_name, params)
-            raise aws_fault(call, self.fault, operation_name)
-        return _real_call(client, operation_name, params)
+                self._lost = aws_call
+                return
+            raise aws_fault(call, self.fault, aws_call.operation)
+
+    def after(self, aws_call: AwsCall, answer: Answer) -> None:
+        if aws_call is self._lost:
+            # The call reached AWS and was carried out; whatever it answered is lost on the way
+            # back, an error included (a refused write took no effect, but it is lost too).
+            assert self.injected is not None
+            raise aws_fault(self.injected, LOST, aws_call.operation)
 
     def tiktok(self, endpoint: str) -> TikTokFault | None:
         if self._next(Call("tiktok", "tiktok", endpoint)):
@@ -248,15 +251,11 @@ def external_calls(
     ``fault`` (``throttle``, ``5xx``, ``timeout`` or ``lost``; TikTok calls take ``5xx``,
     ``timeout`` or ``lost``)."""
     log = ExternalCalls(fail_at=fail_at, fault=fault)
-
-    def call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        return log.aws(self, operation_name, api_params)
-
     previous = getattr(tiktok, "interceptor", None)
     if tiktok is not None:
         tiktok.interceptor = log.tiktok
     try:
-        with mock.patch.object(BaseClient, "_make_api_call", call):
+        with intercepting(log):
             yield log
     finally:
         if tiktok is not None:

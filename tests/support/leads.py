@@ -385,13 +385,14 @@ def dynamodb_fault(operation: str, code: str, status: int = 400) -> Iterator[lis
     at the HTTP boundary (botocore still parses it and applies its retry policy)."""
     from botocore import handlers
     from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
 
     seen: list[str] = []
 
     def answer(request: Any, **_: Any) -> AWSResponse:
         seen.append(operation)
         body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}).encode()
-        return AWSResponse(request.url, status, {"x-amzn-errortype": code}, _Raw(body))
+        return AWSResponse(request.url, status, HTTPHeaders.from_dict({"x-amzn-errortype": code}), _Raw(body))
 
     entry = (f"before-send.dynamodb.{operation}", answer)
     handlers.BUILTIN_HANDLERS.insert(0, entry)

@@ -1,5 +1,5 @@
 """Webhook test helpers: signed TikTok deliveries shaped as TikTok documents them, an AWS call
-recorder (a botocore ``before-call`` handler on every client), the EventBridge capture (a rule on
+recorder (a hook of ``tests.support.aws_calls``), the EventBridge capture (a rule on
 the leads bus → an SQS queue) that shows what the pipeline really receives, the leads still
 marked pending announcement, the scheduled announcement backstop, and a clock tests can move."""
 
@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import botocore.session
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from orcapulse_local.streams import StreamSource, filter_patterns
 from orcapulse_local.template import function_spec
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.aws_calls import Answer, AwsCall, Hook, intercepting
 from tests.support.deployment import TEMPLATE
 from tests.support.events import http_event
 
@@ -109,7 +109,8 @@ class Webhook:
         base64_body: bool = False,
     ) -> dict[str, Any]:
         event = http_event("POST", WEBHOOK_PATH, headers=headers, body=body, base64_body=base64_body)
-        return self.module.lambda_handler(event, self.context)
+        response: dict[str, Any] = self.module.lambda_handler(event, self.context)
+        return response
 
     def signed(
         self, body: bytes, *, timestamp: int | None = None, secret: str | None = None
@@ -137,39 +138,35 @@ def status_of(response: dict[str, Any]) -> tuple[int, str]:
 
 # -- AWS call recording and fault injection -------------------------------------------------------
 @dataclass
-class AwsCalls:
-    """Every AWS API call made by any botocore client created while installed, as
-    ``"<service>.<Operation>"`` — boto3's, PynamoDB's and Powertools' clients alike."""
+class AwsCalls(Hook):
+    """Every AWS API call made by the product, as ``"<service>.<Operation>"`` — boto3's, PynamoDB's
+    and Powertools' clients alike."""
 
     calls: list[str] = field(default_factory=list)
     faults: dict[str, list[str | None]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     losing: list[str] = field(default_factory=list)
 
-    def before_call(self, model: Any, **_: Any) -> None:
-        name = f"{model.service_model.service_name}.{model.name}"
+    def before(self, call: AwsCall) -> None:
         with self.lock:
-            self.calls.append(name)
-            pending = self.faults.get(name)
+            self.calls.append(call.name)
+            pending = self.faults.get(call.name)
             code = pending.pop(0) if pending else None
             if code == LOST:
-                self.losing.append(name)
+                self.losing.append(call.name)
                 return
         if code == TIMEOUT:
-            raise ReadTimeoutError(
-                endpoint_url=f"https://{model.service_model.endpoint_prefix}.amazonaws.com/"
-            )
+            raise ReadTimeoutError(endpoint_url=f"https://{call.service}.amazonaws.com/")
         if code is not None:
-            raise ClientError({"Error": {"Code": code, "Message": "injected fault"}}, model.name)
+            raise ClientError({"Error": {"Code": code, "Message": "injected fault"}}, call.operation)
 
-    def after_call(self, model: Any, **_: Any) -> None:
-        name = f"{model.service_model.service_name}.{model.name}"
+    def after(self, call: AwsCall, answer: Answer) -> None:
         with self.lock:
-            if name not in self.losing:
+            if call.name not in self.losing:
                 return
-            self.losing.remove(name)
+            self.losing.remove(call.name)
         # The call took effect; its answer is lost on the way back.
-        raise ReadTimeoutError(endpoint_url=f"https://{model.service_model.endpoint_prefix}.amazonaws.com/")
+        raise ReadTimeoutError(endpoint_url=f"https://{call.service}.amazonaws.com/")
 
     def lose_next(self, call: str) -> None:
         """Let the next ``call`` take effect, then lose its answer (a read timeout after the write)."""
@@ -192,25 +189,15 @@ class AwsCalls:
 
 @contextmanager
 def recording_aws_calls() -> Iterator[AwsCalls]:
-    """Install the recorder on every botocore client created from now on, and drop the clients
-    the product cached, so none escapes it."""
+    """Record (and fail, on request) the AWS calls made inside the block, each function starting
+    in a cold container: the clients and caches the product kept are dropped on the way in and out."""
     from tests.conftest import reset_process_caches
 
-    recorder = AwsCalls()
-    original: Callable[..., Any] = botocore.session.Session.create_client
-
-    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, *args, **kwargs)
-        client.meta.events.register("before-call", recorder.before_call)
-        client.meta.events.register("after-call", recorder.after_call)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
     reset_process_caches()
     try:
-        yield recorder
+        with intercepting(AwsCalls()) as recorder:
+            yield recorder
     finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
         reset_process_caches()
 
 

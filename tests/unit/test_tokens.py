@@ -9,13 +9,13 @@ import time
 from typing import Any
 
 import pytest
-from botocore.client import BaseClient
 from orcapulse_tiktok import clock, token_schedule, tokens, vault
 from orcapulse_tiktok.errors import TransientError
 from orcapulse_tiktok.integrations import list_integrations
 from orcapulse_tiktok.models.integration import Integration, integrations
 from orcapulse_tiktok.observability import metrics
 
+from tests.support.aws_calls import one_at_a_time
 from tests.support.connect import connect
 from tests.support.events import claims, http_event, json_body
 from tests.support.faults import aws_calls
@@ -219,16 +219,6 @@ def test_two_concurrent_refreshers_make_one_token_call(
         time.sleep(0.1)
 
     monkeypatch.setattr(tiktok_state, "token", slow_token)
-    # DynamoDB applies each conditional write atomically; in-process moto does not serialize
-    # concurrent requests, so give it DynamoDB's per-request atomicity.
-    real_call = BaseClient._make_api_call
-    one_at_a_time = threading.Lock()
-
-    def atomic_call(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        with one_at_a_time:
-            return real_call(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", atomic_call)
     results: list[str] = []
     errors: list[BaseException] = []
 
@@ -239,10 +229,13 @@ def test_two_concurrent_refreshers_make_one_token_call(
             errors.append(exc)
 
     threads = [threading.Thread(target=caller) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(15)
+    # DynamoDB applies each conditional write atomically; in-process moto does not serialize
+    # concurrent requests, so give it DynamoDB's per-request atomicity.
+    with one_at_a_time():
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
 
     assert errors == []
     assert lease_seen_taken.is_set()
