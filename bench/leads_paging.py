@@ -54,6 +54,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from bench.capacity import item_size
 from tests.support import aws_calls
 from tests.support.aws_calls import Answer, AwsCall, Hook, intercepting
 from tests.support.functions import Functions
@@ -100,29 +101,6 @@ class _Call:
     count: int = 0
     item_bytes: list[int] = field(default_factory=list)
     capacity: float = 0.0
-
-
-def _value_size(value: dict[str, Any]) -> int:
-    """Bytes of one attribute value by DynamoDB's item-size rules."""
-    (kind, inner), *_ = value.items()
-    if kind == "S":
-        return len(inner.encode())
-    if kind == "N":
-        digits = inner.lstrip("-").replace(".", "").lstrip("0") or "0"
-        return math.ceil(len(digits) / 2) + 1
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in inner.items())
-    if kind == "L":
-        return 3 + sum(_value_size(v) + 1 for v in inner)
-    return sum(len(str(x).encode()) for x in inner)  # sets
-
-
-def item_size(item: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
 
 
 def query_rcu(item_bytes: int) -> float:
