@@ -10,7 +10,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt
 import pytest
@@ -218,8 +218,8 @@ def test_routes_come_from_the_template_most_specific_first():
         ]
     )
     assert table.match("GET", "/items/mine") == (Route("GET", "/items/mine", "Mine", True), {})
-    assert table.match("GET", "/items/a%20b")[1] == {"item_id": "a b"}
-    assert table.match("GET", "/public/exact")[0].function == "Exact"
+    assert cast(tuple[Route, dict[str, str]], table.match("GET", "/items/a%20b"))[1] == {"item_id": "a b"}
+    assert cast(tuple[Route, dict[str, str]], table.match("GET", "/public/exact"))[0].function == "Exact"
     assert table.match("DELETE", "/public/a/b/c") == (
         Route("ANY", "/public/{proxy+}", "Public", False),
         {"proxy": "a/b/c"},
@@ -356,7 +356,7 @@ UNAUTHORIZED = [
             "Authorization": "Bearer "
             + jwt.encode(
                 {"sub": "u", "iss": ISSUER, "aud": "aud-1", "exp": int(time.time()) + 60},
-                None,
+                None,  # type: ignore[arg-type]  # PyJWT takes no key for algorithm="none"; its annotation omits None
                 algorithm="none",
             )
         },
@@ -386,7 +386,11 @@ def test_claims_reach_the_function_as_strings_like_api_gateway_sends_them():
     claims = claims_as_strings({"exp": 5, "flag": True, "groups": ["a", "b"], "sub": "u"})
     assert claims == {"exp": "5", "flag": "true", "groups": "[a b]", "sub": "u"}
     event = build_event(
-        Request.from_values("/x"), "GET /x", {}, {"sub": "u", "scope": "read write"}, account_id="1"
+        cast(Request, Request.from_values("/x")),
+        "GET /x",
+        {},
+        {"sub": "u", "scope": "read write"},
+        account_id="1",
     )
     assert event["requestContext"]["authorizer"]["jwt"]["scopes"] == ["read", "write"]
 
@@ -424,9 +428,9 @@ def test_the_fallback_serves_only_paths_no_route_claims(app_dir):
     runtime = LambdaRuntime(functions_from_template(template, ctx, app_dir), sink=lambda fn, line: None)
     gw.configure(ctx, runtime)
     try:
-        assert gw.handle(Request.from_values("/console")).get_data() == b"local"
+        assert gw.handle(cast(Request, Request.from_values("/console"))).get_data() == b"local"
         # A template route: never the fallback.
-        assert gw.handle(Request.from_values("/items/1")).status_code == 401
+        assert gw.handle(cast(Request, Request.from_values("/items/1"))).status_code == 401
         assert seen == ["/console"]
     finally:
         runtime.stop()

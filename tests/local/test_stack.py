@@ -83,7 +83,7 @@ def test_every_template_route_is_served_and_unknown_routes_are_404(live):
 
 def forged(**claims: Any) -> str:
     now = int(time.time())
-    base = {
+    base: dict[str, Any] = {
         "sub": "u",
         "iss": config.DEV_JWT_ISSUER,
         "aud": config.DEV_JWT_AUDIENCE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -73,7 +73,7 @@ def test_filtered_records_are_batched_and_shaped_as_lambda_sends_them(live):
     stream = source(
         live,
         table,
-        lambda e: batches.append(e) or {"batchItemFailures": []},
+        lambda e: cast(Any, batches.append(e)) or {"batchItemFailures": []},
         patterns=LEADS_ONLY,
         batch_size=2,
     )
@@ -129,6 +129,7 @@ class FailingOnce:
 def test_a_failed_invocation_is_retried_with_the_same_records(live):
     table = new_table(live)
     put(live, table, ("a", "L"), ("b", "L"))
+    logged: list[str]
     runtime, logged = FailingOnce(), []
     mappings = StreamMappings(
         [StreamEvent("Fn", "Stream", "Table", batch_size=10, window_seconds=0, patterns=())],

@@ -7,6 +7,7 @@ not exactly one this workspace received for this query is 400 invalid_cursor."""
 from __future__ import annotations
 
 import string
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -60,13 +61,13 @@ def seeded(aws):
     return stored_leads()
 
 
-def _error_code(response: dict) -> str:
+def _error_code(response: dict[str, Any]) -> str:
     body = json_body(response)
     assert set(body) == {"error"}, body
     return str(body["error"]["code"])
 
 
-def _matches(lead: dict, query: dict[str, str]) -> bool:
+def _matches(lead: dict[str, Any], query: dict[str, str]) -> bool:
     for name in ("platform", "status", "integration_id", "assignee"):
         if name in query and lead[name] != query[name]:
             return False

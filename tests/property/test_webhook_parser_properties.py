@@ -166,6 +166,7 @@ def test_any_content_is_an_event_or_invalid_content(event, content):
 @example(event="comment.update", data=None)
 def test_ids_are_kept_as_exact_strings_or_refused(event, data):
     fields = ID_FIELDS[event]
+    ids: dict[str, object]
     if data is None:  # the int64 TikTok uses, beyond a float's 53 bits
         ids = dict.fromkeys(fields, 7321234567890123457)
     else:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -189,7 +189,7 @@ class BusinessState:
             app_id = body.get("app_id", query.get("app_id"))
             if not self._app_ok(app_id, body.get("secret", query.get("secret"))):
                 return self._error(40001, "Invalid app credentials")
-            event_type = body.get("event_type", query.get("event_type"))
+            event_type = cast(str, body.get("event_type", query.get("event_type")))
             if endpoint == "webhook_update":
                 self.webhooks[event_type] = body["callback_url"]
             url = self.webhooks.get(event_type)

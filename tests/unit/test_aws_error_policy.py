@@ -19,7 +19,10 @@ from tests.support.webhooks import comment_content, status_of
 
 
 def _client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutItem")
+    return ClientError(
+        {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}},  # type: ignore[typeddict-item]  # botocore-stubs require every ResponseMetadata key; botocore reads only those present
+        "PutItem",
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,7 +49,7 @@ def test_each_failure_is_classified_once(exc, transient):
 
 
 def _metrics(out: str) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for line in out.splitlines():
         if line.startswith("{") and '"_aws"' in line:
             doc = json.loads(line)

@@ -9,7 +9,7 @@ import importlib.util
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -29,9 +29,12 @@ CALLBACK = "/integrations/tiktok/oauth/callback"
 
 
 def start(load_function, lambda_context, query: dict[str, str] | None = None) -> dict[str, Any]:
-    return load_function("oauth_start").lambda_handler(
-        http_event("GET", START, jwt_claims=claims(user="user-1", workspace=WORKSPACE), query=query),
-        lambda_context,
+    return cast(
+        dict[str, Any],
+        load_function("oauth_start").lambda_handler(
+            http_event("GET", START, jwt_claims=claims(user="user-1", workspace=WORKSPACE), query=query),
+            lambda_context,
+        ),
     )
 
 
@@ -234,7 +237,7 @@ def test_two_concurrent_refreshes_of_a_business_account_make_one_token_call(
         time.sleep(0.1)
 
     monkeypatch.setattr(business.state, "answer", slow)
-    real_call = BaseClient._make_api_call
+    real_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore-stubs omit this private method
     one_at_a_time = threading.Lock()
 
     def atomic_call(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:

@@ -4,6 +4,7 @@ token, a secret name or token bookkeeping."""
 from __future__ import annotations
 
 import json
+from typing import cast
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -54,7 +55,7 @@ def connect(load_function, lambda_context, tiktok, aws):
         )
         params = dict(parse_qsl(urlsplit(response["headers"]["Location"]).query))
         assert params["status"] == "connected", params
-        return params["integration_id"]
+        return cast(str, params["integration_id"])
 
     return run
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from orcapulse_tiktok import announce
+from orcapulse_tiktok.data import bus as data_bus  # the module announce publishes through
 
 from tests.support.deployment import TEMPLATE
 from tests.support.faults import aws_calls
@@ -57,17 +58,17 @@ def test_refused_entries_are_reported_and_the_stream_retries_them_with_the_same_
     webhook, alpha, bus, stream, monkeypatch
 ):
     webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1"))
-    original = announce.bus.entry
+    original = data_bus.entry
 
     def refuse(bus_name, source, detail_type, detail):
         # A real refusal: EventBridge rejects an entry whose Detail is not JSON.
         return {**original(bus_name, source, detail_type, detail), "Detail": "{"}
 
-    monkeypatch.setattr(announce.bus, "entry", refuse)
+    monkeypatch.setattr(data_bus, "entry", refuse)
     [answer] = stream.pump()
     assert len(answer["batchItemFailures"]) == 1
     assert bus.received() == []  # nothing went out; the record is still pending
-    monkeypatch.setattr(announce.bus, "entry", original)
+    monkeypatch.setattr(data_bus, "entry", original)
 
     [event] = bus.received()  # the retry
     assert event["detail"]["event_id"].endswith(":v1")

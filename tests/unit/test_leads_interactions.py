@@ -4,6 +4,8 @@ whatever the lead or the table holds."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 from orcapulse_tiktok import leads as leads_module
 from orcapulse_tiktok.schemas import InteractionPageOut
@@ -31,12 +33,12 @@ def api(load_function, lambda_context, aws) -> ReadApi:
     return ReadApi(load_function("leads_query"), lambda_context)
 
 
-def _invalid_cursor(status_body: tuple[int, dict]) -> bool:
+def _invalid_cursor(status_body: tuple[int, dict[str, Any]]) -> bool:
     status, body = status_body
     return status == 400 and body["error"]["code"] == "invalid_cursor"
 
 
-def _not_found(status_body: tuple[int, dict], code: str = "lead_not_found") -> bool:
+def _not_found(status_body: tuple[int, dict[str, Any]], code: str = "lead_not_found") -> bool:
     status, body = status_body
     return status == 404 and body["error"]["code"] == code
 
@@ -136,7 +138,7 @@ def test_a_page_of_interactions_costs_the_same_with_1000_interactions_as_with_30
         items = [capture(name, at_ms=BASE_MS + n * 1000) for n in range(count)]
         put_items(person_items(items[-1]))  # the lead, as its newest interaction left it
         put_items(interaction_item(item) for item in items[:-1])
-        return person_items(items[-1])[0]["lead_id"]["S"]
+        return cast(str, person_items(items[-1])[0]["lead_id"]["S"])
 
     small, large = seed("quiet", 30), seed("loud", 1000)
     put_items(raw for n in range(200) for raw in person_items(capture(at_ms=BASE_MS + n)))  # neighbours

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
 from orcapulse_tiktok import leads as leads_module
@@ -193,7 +194,9 @@ def test_filters_combine(api, dataset):
     checks["label=lisbon"] = lambda lead: "lisbon" in (lead.labels or [])
     for query in combos:
         keeps = [checks[f"{k}={v}"] for k, v in query.items()]
-        expected = _expected(dataset, lambda lead, keeps=keeps: all(keep(lead) for keep in keeps))
+        expected = _expected(
+            dataset, cast(Callable[[Lead], bool], lambda lead, keeps=keeps: all(keep(lead) for keep in keeps))
+        )
         found, _ = api.page_through(limit=2, **query)
         assert found == expected, query
     assert api.leads(assignee="nobody")[1] == {"items": [], "next_cursor": None}
@@ -270,7 +273,9 @@ def test_paging_yields_every_lead_once_and_nothing_of_another_workspace(api, aws
     mine, theirs = stored_leads(WS), stored_leads(OTHER_WS)
     newest = BASE_MS + 17_000  # the newest 15 leads, for paging one by one
     for limit, since in [(1, newest), (3, BASE_MS), (25, BASE_MS), (100, BASE_MS)]:
-        expected = _expected(mine, lambda lead, since=since: lead.last_activity_ms >= since)
+        expected = _expected(
+            mine, cast(Callable[[Lead], bool], lambda lead, since=since: lead.last_activity_ms >= since)
+        )
         with record_dynamodb_calls() as calls:
             found, sizes = api.page_through(limit=limit, since=_iso(since))
         assert found == expected, limit
@@ -313,7 +318,7 @@ def test_sparse_matches_end_a_page_at_the_round_trip_budget_and_the_cursor_conti
     assert max(c.params["Limit"] for c in calls) <= leads_module.MAX_EVALUATED_PER_CALL
 
 
-def _first_page_and_a_deep_page(workspace: str, **query: object) -> tuple[tuple, tuple]:
+def _first_page_and_a_deep_page(workspace: str, **query: object) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     filters = leads_module.LeadFilters(**query)  # type: ignore[arg-type]
     first = leads_module.list_leads(workspace, filters, limit=25)
     page = first

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -35,7 +36,7 @@ def api(load_function, lambda_context, aws) -> ReadApi:
 
 
 @pytest.fixture
-def two_workspaces(aws) -> tuple[list, list]:
+def two_workspaces(aws) -> tuple[list[Any], list[Any]]:
     put_items(
         raw for n in range(12) for raw in person_items(capture(workspace_id=WS, at_ms=BASE_MS + n * 1000))
     )
@@ -51,19 +52,19 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _forge(body: dict, key: bytes) -> str:
+def _forge(body: dict[str, Any], key: bytes) -> str:
     """A cursor built outside the product, signed with ``key`` the way the product signs."""
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     derived = hmac.new(key, b"orcapulse social-leads cursor v1", hashlib.sha256).digest()
     return f"{payload}.{_b64(hmac.new(derived, payload.encode(), hashlib.sha256).digest())}"
 
 
-def _payload(token: str) -> dict:
+def _payload(token: str) -> dict[str, Any]:
     payload = token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return cast(dict[str, Any], json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
-def _invalid(status_body: tuple[int, dict]) -> bool:
+def _invalid(status_body: tuple[int, dict[str, Any]]) -> bool:
     status, body = status_body
     return status == 400 and body["error"]["code"] == "invalid_cursor" and set(body) == {"error"}
 

@@ -3,6 +3,8 @@ request is 401/403 whatever its parameters, and no input makes a 5xx."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,7 +40,7 @@ def api(load_function, lambda_context, aws) -> ReadApi:
     return ReadApi(load_function("leads_query"), lambda_context)
 
 
-def _error(response: dict) -> tuple[int, str]:
+def _error(response: dict[str, Any]) -> tuple[int, str]:
     body = json_body(response)
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "message"}

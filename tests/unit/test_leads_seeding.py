@@ -3,10 +3,12 @@ paging benchmark that seed with ``BatchWriteItem`` read what the webhook would h
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.support.leads import capture, interaction_item, lead_item, person_items, put_items, record
 
 
-def _items(aws) -> dict[tuple[str, str], dict]:
+def _items(aws) -> dict[tuple[str, str], dict[str, Any]]:
     return {(i["pk"]["S"], i["sk"]["S"]): i for i in aws.items("LeadsTable")}
 
 

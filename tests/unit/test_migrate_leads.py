@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -100,7 +100,7 @@ def old_table(aws) -> str:
     ddb.create_table(**create_table_kwargs(OLD_TABLE_PROPERTIES, CONTEXT))
     for item in old_leads():
         ddb.put_item(TableName=OLD_TABLE, Item=item)
-    return OLD_TABLE
+    return cast(str, OLD_TABLE)
 
 
 def new_items(aws) -> tuple[dict[str, Lead], dict[str, Interaction]]:

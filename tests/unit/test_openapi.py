@@ -4,6 +4,7 @@ resolver; it must match what the code generates today."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from orcapulse_tiktok.platforms import CAPTURE_SOURCE_IDS, LEAD_STATUSES, PLATFORM_IDS
@@ -13,7 +14,7 @@ from tests.support.leads import LISTING_PARAMETERS
 
 
 @pytest.fixture(scope="module")
-def generated() -> dict:
+def generated() -> dict[str, Any]:
     return document()
 
 
@@ -64,7 +65,7 @@ def test_errors_are_documented_in_the_one_error_shape(generated):
     assert "merged_into" in detail["properties"]  # lead_merged says where the person went
 
 
-def _enum(parameter: dict) -> list[str]:
+def _enum(parameter: dict[str, Any]) -> list[str]:
     return next(s["enum"] for s in parameter["schema"]["anyOf"] if "enum" in s)
 
 

@@ -7,6 +7,7 @@ reported by ``make bench``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
@@ -33,19 +34,22 @@ def webhook(load_function, lambda_context, tiktok_state):
 
     def comment() -> bytes:
         n = next(serial)
-        return tiktok_state.envelope(
-            "comment.update",
-            "open-id-alpha",
-            {
-                "comment_id": f"7{n:018d}",
-                "video_id": "7300000000000000001",
-                "parent_comment_id": "0",
-                "comment_type": "comment",
-                "comment_action": "insert",
-                "text": "Do you ship to Porto?",
-                "timestamp": 1_790_000_000_000 + n,
-                "unique_identifier": f"fan_{n}",
-            },
+        return cast(
+            bytes,
+            tiktok_state.envelope(
+                "comment.update",
+                "open-id-alpha",
+                {
+                    "comment_id": f"7{n:018d}",
+                    "video_id": "7300000000000000001",
+                    "parent_comment_id": "0",
+                    "comment_type": "comment",
+                    "comment_action": "insert",
+                    "text": "Do you ship to Porto?",
+                    "timestamp": 1_790_000_000_000 + n,
+                    "unique_identifier": f"fan_{n}",
+                },
+            ),
         )
 
     def deliver(body: bytes) -> str:

@@ -3,6 +3,8 @@ where a retry is safe, and no token in any repr or error text."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import responses
 from orcapulse_tiktok.tiktok.client import (
@@ -36,7 +38,7 @@ def client():
 def test_exchange_code_sends_the_documented_form(client):
     responses.post(f"{API}/v2/oauth/token/", json=TOKEN_OK)
     grant = client.exchange_code(CREDS, code="c0de", redirect_uri="https://x.test/cb", code_verifier="v" * 43)
-    body = responses.calls[0].request.body
+    body = cast(str, responses.calls[0].request.body)
     assert "grant_type=authorization_code" in body
     assert "redirect_uri=https%3A%2F%2Fx.test%2Fcb" in body
     assert "code_verifier=" in body
@@ -97,7 +99,9 @@ def test_user_info_retries_then_succeeds(client):
     assert profile.display_name == "Tik Toker"
     assert len(responses.calls) == 2
     assert responses.calls[1].request.headers["Authorization"] == "Bearer act.token"
-    assert "fields=open_id%2Cunion_id%2Cavatar_url%2Cdisplay_name" in responses.calls[1].request.url
+    assert "fields=open_id%2Cunion_id%2Cavatar_url%2Cdisplay_name" in cast(
+        str, responses.calls[1].request.url
+    )
 
 
 @responses.activate
@@ -126,7 +130,7 @@ def test_revoke_gives_up_after_three_transient_failures(client):
 def test_revoke_success_is_an_empty_object(client):
     responses.post(f"{API}/v2/oauth/revoke/", json={})
     client.revoke(CREDS, "act.token")
-    assert "token=act.token" in responses.calls[0].request.body
+    assert "token=act.token" in cast(str, responses.calls[0].request.body)
 
 
 def test_stored_tokens_and_app_credentials_hide_their_secrets_in_repr():

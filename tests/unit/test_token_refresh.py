@@ -4,7 +4,7 @@ on the sparse ``by_refresh_due`` index and refreshes them against the rotating T
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from orcapulse_tiktok import clock
@@ -35,7 +35,7 @@ def run(load_function, aws):
     module = load_function("token_refresh")
 
     def invoke(context: LambdaContext | None = None) -> dict[str, Any]:
-        return module.lambda_handler(scheduled_event(), context or refresher_context())
+        return cast(dict[str, Any], module.lambda_handler(scheduled_event(), context or refresher_context()))
 
     return invoke
 
@@ -52,7 +52,7 @@ def item(aws, key: tuple[str, str]) -> dict[str, Any]:
     [found] = [
         i for i in aws.items("IntegrationsTable") if (i["workspace_id"]["S"], i["integration_id"]["S"]) == key
     ]
-    return found
+    return cast(dict[str, Any], found)
 
 
 def emitted_metrics(stdout: str) -> dict[str, list[float]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from orcapulse_tiktok import clock, token_schedule, tokens, vault
@@ -57,11 +57,11 @@ def record(integration_id: str) -> Integration:
 
 def item(aws, integration_id: str) -> dict[str, Any]:
     [found] = [i for i in aws.items("IntegrationsTable") if i["integration_id"]["S"] == integration_id]
-    return found
+    return cast(dict[str, Any], found)
 
 
 def secret(aws, integration_id: str) -> dict[str, Any]:
-    return aws.token_secrets()[integration_id]
+    return cast(dict[str, Any], aws.token_secrets()[integration_id])
 
 
 def refresh_calls(tiktok) -> int:
@@ -75,7 +75,7 @@ def refresh_calls(tiktok) -> int:
 def alive(tiktok_state, *, access: str | None = None, refresh: str | None = None) -> bool:
     """Whether TikTok (the fake) still accepts the token."""
     if access is not None:
-        return tiktok_state.user_info(f"Bearer {access}", "open_id")[0] == 200
+        return cast(bool, tiktok_state.user_info(f"Bearer {access}", "open_id")[0] == 200)
     entry = tiktok_state.refresh_tokens[refresh]
     return not entry["dead"]
 
@@ -379,11 +379,11 @@ def disconnect(load_function, lambda_context, integration_id: str) -> dict[str, 
         path_parameters={"integration_id": integration_id},
         jwt_claims=claims(workspace=WORKSPACE),
     )
-    return module.lambda_handler(event, lambda_context)
+    return cast(dict[str, Any], module.lambda_handler(event, lambda_context))
 
 
 def latest_access_token(tiktok_state) -> str:
-    return [t for t in tiktok_state.issued if t.startswith("act.")][-1]
+    return cast(str, [t for t in tiktok_state.issued if t.startswith("act.")][-1])
 
 
 def test_disconnect_revokes_with_a_refreshed_token_when_the_stored_one_expired(

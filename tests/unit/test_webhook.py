@@ -5,7 +5,7 @@ acknowledged. Driven through the handler, with moto for AWS and the OAuth flow f
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from orcapulse_tiktok import clock
@@ -28,7 +28,7 @@ COMMENT_ID = "7321234567890123457"
 
 def integration(aws, integration_id: str) -> dict[str, Any]:
     [item] = [i for i in aws.items("IntegrationsTable") if i["integration_id"]["S"] == integration_id]
-    return item
+    return cast(dict[str, Any], item)
 
 
 def emf(capsys, name: str) -> list[dict[str, Any]]:

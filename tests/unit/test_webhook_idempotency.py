@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from orcapulse_tiktok import clock
@@ -340,7 +341,7 @@ def test_aws_round_trips_per_delivery(webhook, load_function, lambda_context, ti
     monkeypatch.setattr(clock, "now", moving)
     measured: dict[str, list[str]] = {}
 
-    def measure(name: str, event: str, open_id: str, content: dict, expected: str) -> None:
+    def measure(name: str, event: str, open_id: str, content: dict[str, Any], expected: str) -> None:
         with calls.measure() as made:
             # TikTok's clock moves with ours.
             body = webhook.state.envelope(event, open_id, content, create_time=int(moving()))

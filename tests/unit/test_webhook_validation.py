@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,7 @@ SECRET = "cs_0123456789abcdef"
 
 
 def nothing_stored(aws, integrations_before) -> bool:
-    return aws.items("LeadsTable") == [] and aws.items("IntegrationsTable") == integrations_before
+    return cast(bool, aws.items("LeadsTable") == [] and aws.items("IntegrationsTable") == integrations_before)
 
 
 # -- the signature module -------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def _sized(tiktok_state, size: int) -> bytes:
     pad = size - len(base)
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content(text="x" * pad))
     assert len(body) == size
-    return body
+    return cast(bytes, body)
 
 
 def test_bodies_over_64_kib_are_413_before_anything_else(webhook, alpha, aws, tiktok_state):
@@ -223,7 +224,7 @@ def _envelope(tiktok_state, **changes) -> bytes:
     return json.dumps(base).encode()
 
 
-ENVELOPE_DEFECTS = [
+ENVELOPE_DEFECTS: list[tuple[dict[str, Any], str]] = [
     ({"client_key": ...}, "invalid_envelope"),
     ({"client_key": ""}, "invalid_envelope"),
     ({"event": ...}, "invalid_envelope"),

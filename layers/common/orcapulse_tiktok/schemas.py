@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.types import StringConstraints
@@ -25,6 +25,10 @@ from orcapulse_tiktok.platforms import (
     PLATFORM_IDS,
     SOURCE_STATES,
 )
+
+if TYPE_CHECKING:
+    # Powertools' own shape for a route's ``responses=`` entries.
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 ACCOUNT_TYPES = tuple(ACCOUNT_CAPABILITIES)
 MAX_LIMIT = 100
@@ -253,12 +257,12 @@ class PlatformsOut(_Documented):
     integration_statuses: list[IntegrationStatus]
 
 
-def json_content(model: type[BaseModel], description: str) -> dict[str, Any]:
+def json_content(model: type[BaseModel], description: str) -> OpenAPIResponse:
     """An OpenAPI response entry whose JSON body is ``model``."""
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for the error answers a route can give, all in the one error shape."""
     meaning = {
         400: "Invalid parameter, time range or cursor",
