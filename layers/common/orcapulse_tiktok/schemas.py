@@ -117,10 +117,17 @@ def _boolean(value: str) -> str:
 
 
 # A user id as the JWT's ``sub`` carries it, or a label: printable text of bounded length.
-Assignee = Annotated[str, AfterValidator(_label), WithJsonSchema({"type": "string", "maxLength": 64})]
-Label = Annotated[
-    str, AfterValidator(_label), WithJsonSchema({"type": "string", "maxLength": MAX_LABEL_LENGTH})
-]
+# The schema states exactly what ``_label`` accepts (schemathesis holds the server to it).
+_LABEL_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_LABEL_LENGTH,
+        "pattern": r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$",
+    }
+)
+Assignee = Annotated[str, AfterValidator(_label), _LABEL_SCHEMA]
+Label = Annotated[str, AfterValidator(_label), _LABEL_SCHEMA]
 BooleanParam = Annotated[str, AfterValidator(_boolean), _enum(("true", "false"))]
 LIST_PARAMETERS = (
     "platform",
