@@ -197,3 +197,21 @@ def test_integration_filter_values_reach_only_the_workspace(api, aws):
     assert body == {"items": [], "next_cursor": None}
     _, body = api.leads(integration_id=mine)
     assert len(body["items"]) == 1
+
+
+@pytest.mark.parametrize("value", ["", " vip", "vip ", "\x85vip", "vip\x9f", "vip\n", "v\x00p", "x" * 65])
+def test_labels_and_assignees_the_schema_refuses_the_server_refuses(value):
+    import re
+
+    from orcapulse_tiktok import schemas
+
+    assert not (re.fullmatch(schemas.LABEL_PATTERN, value) and len(value) <= schemas.MAX_LABEL_LENGTH)
+    with pytest.raises(ValueError, match="printable"):
+        schemas._label(value)
+
+
+@pytest.mark.parametrize("value", ["vip", "Hot lead", "ação", "x" * 64, "a\u00a0b"])
+def test_printable_labels_are_accepted(value):
+    from orcapulse_tiktok import schemas
+
+    assert schemas._label(value) == value
