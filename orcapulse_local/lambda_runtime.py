@@ -302,7 +302,8 @@ class LambdaRuntime:
             for name in names or list(self.functions):
                 try:
                     with self._worker(self.functions[name]):
-                        pass
+                        # Taking a worker starts it; handing it back keeps it warm in the pool.
+                        continue
                 except RuntimeError:
                     return  # stopped meanwhile
                 except (_InitError, _Timeout, EOFError, OSError):
