@@ -29,14 +29,12 @@ from typing import Any
 import boto3
 from orcapulse_tiktok import clock, people
 from orcapulse_tiktok.data.leads import _short as counted_id  # the lead's idempotency set holds these
-from orcapulse_tiktok.interactions import Capture
+from orcapulse_tiktok.interactions import Capture, interaction_of
 from orcapulse_tiktok.interactions import record as record_capture
 from orcapulse_tiktok.models.integration import integration_id_for
 from orcapulse_tiktok.models.lead import (
     LEAD_SK,
     Lead,
-    interaction_sk,
-    interactions,
     lead_pk,
     leads,
     time_key,
@@ -119,31 +117,9 @@ def person(*items: Capture) -> str:
 
 
 # -- raw items, for bulk seeding ------------------------------------------------------------------
-def _interaction(item: Capture) -> Any:
-    lead_id = people.lead_id_for(item.integration_id, item.person_key)
-    interaction_id = people.interaction_id_for(item.integration_id, item.object_key)
-    return interactions()(
-        lead_pk(lead_id),
-        interaction_sk(interaction_id),
-        interaction_id=interaction_id,
-        lead_id=lead_id,
-        integration_id=item.integration_id,
-        kind=item.kind,
-        capture_source=item.capture_source,
-        message=item.message,
-        source_ref=item.source_ref,
-        occurred_ms=item.occurred_ms,
-        ix_time=time_key(item.occurred_ms, interaction_id),
-        source_state="present",
-        high_intent=item.high_intent,
-        author={k: v for k, v in item.author.items() if v is not None},
-        form_fields=item.form_fields,
-    )
-
-
 def interaction_item(item: Capture) -> dict[str, Any]:
     """The raw DynamoDB item ``interactions.record`` stores for ``item``."""
-    raw: dict[str, Any] = _interaction(item).serialize()
+    raw: dict[str, Any] = interaction_of(item).serialize()
     return raw
 
 
@@ -161,7 +137,7 @@ def lead_item(
     stored (default: the interaction's time plus a second). ``platform``, ``status``, ``assignee``
     and ``labels`` other than the defaults give a lead the capture path cannot make (yet): each
     such change counts as a version, as a lifecycle change would."""
-    interaction = _interaction(item)
+    interaction = interaction_of(item)
     lead_id = interaction.lead_id
     changes = sum(1 for changed in (status != "new", assignee is not None, labels is not None) if changed)
     lead = leads()(

@@ -54,11 +54,12 @@ class Result(NamedTuple):
     created_lead: str | None = None
 
 
-def record(capture: Capture) -> Result:
-    """Store ``capture`` on its person's lead; see the module docstring."""
+def interaction_of(capture: Capture) -> Interaction:
+    """The interaction item ``capture`` makes (not stored): keyed by its person's lead and by the
+    TikTok object, so every delivery of the object builds the same item."""
     lead_id = people.lead_id_for(capture.integration_id, capture.person_key)
     interaction_id = people.interaction_id_for(capture.integration_id, capture.object_key)
-    item = interactions()(
+    return interactions()(
         lead_pk(lead_id),
         interaction_sk(interaction_id),
         interaction_id=interaction_id,
@@ -75,6 +76,12 @@ def record(capture: Capture) -> Result:
         author={k: v for k, v in capture.author.items() if v is not None},
         form_fields=capture.form_fields,
     )
+
+
+def record(capture: Capture) -> Result:
+    """Store ``capture`` on its person's lead; see the module docstring."""
+    item = interaction_of(capture)
+    lead_id = item.lead_id
     existing = lead_store.put_interaction(item)
     if existing is not None:
         return _again(capture, lead_id, existing)
