@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import BadRequest
-from orcapulse_tiktok.http import current_caller, json_response, make_resolver
+from orcapulse_tiktok.http import current_caller, json_response, make_resolver, merged_response
 from orcapulse_tiktok.integrations import list_integrations
 from orcapulse_tiktok.leads import LeadFilters, LeadMerged, get_lead, list_interactions, list_leads
 from orcapulse_tiktok.observability import logger, metrics, tracer
@@ -25,7 +25,7 @@ from orcapulse_tiktok.schemas import (
     IntegrationListOut,
     InteractionPageOut,
     Label,
-    LeadOut,
+    LeadDetailOut,
     LeadPageOut,
     LeadStatus,
     PageLimit,
@@ -33,17 +33,14 @@ from orcapulse_tiktok.schemas import (
     PlatformsOut,
     TimestampParam,
     error_responses,
+    etag_header,
     json_content,
 )
 
 app = make_resolver(enable_validation=True, require_caller=True)
 
 
-@app.exception_handler(LeadMerged)
-def _merged(exc: LeadMerged) -> Response[str]:
-    # The one error that says more than code and message: where the person's lead went.
-    error = {"code": exc.code, "message": exc.message, "merged_into": exc.merged_into}
-    return json_response(exc.status, {"error": error})
+app.exception_handler(LeadMerged)(merged_response)
 
 
 def _reject_unknown(*known: str) -> None:
@@ -107,13 +104,8 @@ def list_social_leads(
     tags=["social-leads"],
     responses={
         200: {
-            **json_content(LeadOut, "The lead"),
-            "headers": {
-                "ETag": {
-                    "description": 'The lead\'s version, quoted (`"3"`): the `If-Match` of a later change',
-                    "schema": {"type": "string"},
-                }
-            },
+            **json_content(LeadDetailOut, "The lead"),
+            "headers": etag_header(),
         },
         **error_responses(400, 401, 403, 404, 503),
     },
@@ -122,7 +114,7 @@ def get_social_lead(lead_id: str) -> Response[str]:
     # No parameters to misspell here: stray ones (a cache buster) are ignored, as on /platforms.
     caller = current_caller(app)
     lead = get_lead(caller.workspace_id, lead_id)
-    return json_response(200, lead.to_public(), headers={"ETag": f'"{int(lead.version or 0)}"'})
+    return json_response(200, lead.to_public(), headers={"ETag": lead.etag})
 
 
 @app.get(

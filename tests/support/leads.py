@@ -35,6 +35,7 @@ from orcapulse_tiktok.models.integration import integration_id_for
 from orcapulse_tiktok.models.lead import (
     LEAD_SK,
     Lead,
+    expires_at,
     lead_pk,
     leads,
     time_key,
@@ -168,6 +169,7 @@ def lead_item(
         applied=interaction.to_public(),
         activity_key=time_key(item.occurred_ms, lead_id),
         counted={counted_id(interaction.interaction_id)},
+        expires_at=expires_at(item.occurred_ms),
     )
     raw: dict[str, Any] = lead.serialize()
     return raw

@@ -24,6 +24,12 @@ def test_defaults_apply_when_optional_values_are_absent():
     assert settings.auth_url == "https://www.tiktok.com/v2/auth/authorize/"
     assert settings.scopes == ("user.info.basic",)
     assert settings.workspace_claim == "custom:workspace_id"
+    assert settings.lead_retention_days == 365  # DESIGN §4
+
+
+def test_lead_retention_comes_from_the_stack_parameter():
+    assert Settings.from_env(TEST_ENVIRONMENT).lead_retention_days == 365  # LeadRetentionDays' default
+    assert Settings.from_env({"LEAD_RETENTION_DAYS": "30"}).lead_retention_days == 30
 
 
 @pytest.mark.parametrize(
@@ -40,6 +46,9 @@ def test_defaults_apply_when_optional_values_are_absent():
         ("TOKEN_SECRET_PREFIX", "bad prefix!"),
         ("TIKTOK_BUSINESS_API_BASE_URL", "business-api.tiktok.com"),
         ("TIKTOK_BUSINESS_SCOPES", " , "),
+        ("LEAD_RETENTION_DAYS", "a year"),
+        ("LEAD_RETENTION_DAYS", "0"),
+        ("LEAD_RETENTION_DAYS", "3651"),
     ],
 )
 def test_invalid_values_name_their_variable(name, value):

@@ -7,6 +7,8 @@ the on-failure queue (alarmed). This function turns lead records into events:
 - a new lead (INSERT) → ``SocialLeadCaptured``: the lead, and its first interaction;
 - a lead whose ``interaction_count`` grew → ``SocialLeadActivity``: lead id, version and the
   interaction that write applied (``applied``);
+- a lifecycle change (a PATCH, a pipeline decision: ``applied.change`` is ``lifecycle`` and names
+  the version it made) → ``SocialLeadUpdated``: the lead's lifecycle fields and the changes;
 - anything else (a high-intent flag, a source state, a write of the leads migration) → nothing.
 
 Every event carries ``detail.event_id`` (``<lead_id>:v<version>``): the same record delivered
@@ -29,6 +31,7 @@ from orcapulse_tiktok.observability import logger, metrics
 SOURCE = "orcapulse.social-leads"
 CAPTURED = "SocialLeadCaptured"
 ACTIVITY = "SocialLeadActivity"
+UPDATED = "SocialLeadUpdated"
 
 
 def event_id(lead: Lead) -> str:
@@ -52,6 +55,31 @@ def activity_detail(lead: Lead) -> dict[str, Any]:
         "interaction_count": int(lead.interaction_count or 0),
         "interaction": _applied(lead),
     }
+
+
+def updated_detail(lead: Lead) -> dict[str, Any]:
+    """``SocialLeadUpdated``: which lead, at which version, its lifecycle fields now, and the
+    changes (history entries) this version made."""
+    applied = _applied(lead)
+    return {
+        "event_id": event_id(lead),
+        "lead_id": lead.lead_id,
+        "workspace_id": lead.workspace_id,
+        "integration_id": lead.integration_id,
+        "version": int(lead.version or 0),
+        "status": lead.status,
+        "assignee": lead.assignee,
+        "labels": list(lead.labels or []),
+        "by": applied.get("by"),
+        "changes": list(applied.get("changes") or []),
+    }
+
+
+def _lifecycle_write(lead: Lead) -> bool:
+    # The descriptor stays on the lead until the next write replaces it: only the write that made
+    # the version it names is the change (a later high-intent flag bumps the version, not this).
+    applied = _applied(lead)
+    return applied.get("change") == "lifecycle" and int(applied.get("version") or -1) == int(lead.version or 0)
 
 
 def _applied(lead: Lead) -> dict[str, Any]:
@@ -78,6 +106,8 @@ def events_for(record: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         before, after = leads().from_raw_data(old), leads().from_raw_data(new)
         if int(after.interaction_count or 0) > int(before.interaction_count or 0):
             return [(ACTIVITY, activity_detail(after))]
+        if _lifecycle_write(after) and int(after.version or 0) > int(before.version or 0):
+            return [(UPDATED, updated_detail(after))]
     return []
 
 

@@ -24,6 +24,8 @@ DEFAULT_BUSINESS_SCOPES = (
     "message.list.manage,comment.list,comment.list.manage"
 )
 DEFAULT_WORKSPACE_CLAIM = "custom:workspace_id"
+DEFAULT_LEAD_RETENTION_DAYS = 365
+MAX_LEAD_RETENTION_DAYS = 3650  # ten years: a DynamoDB TTL horizon, not "forever"
 WEBHOOK_MODES = ("live", "sandbox")
 
 
@@ -80,6 +82,7 @@ class Settings(NamedTuple):
     business_app_secret_id: str | None = None
     business_api_base_url: str = DEFAULT_BUSINESS_API_BASE_URL
     business_scopes: tuple[str, ...] = tuple(DEFAULT_BUSINESS_SCOPES.split(","))
+    lead_retention_days: int = DEFAULT_LEAD_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -116,6 +119,9 @@ class Settings(NamedTuple):
                 or DEFAULT_BUSINESS_API_BASE_URL
             ).rstrip("/"),
             business_scopes=_scopes(env, "TIKTOK_BUSINESS_SCOPES", DEFAULT_BUSINESS_SCOPES),
+            lead_retention_days=_int(
+                env, "LEAD_RETENTION_DAYS", DEFAULT_LEAD_RETENTION_DAYS, 1, MAX_LEAD_RETENTION_DAYS
+            ),
         )
 
     def require(self, field: str) -> str:

@@ -37,6 +37,25 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class PreconditionFailed(DomainError):
+    """The ``If-Match`` of a change names a version the resource no longer has."""
+
+    status = 412
+    code = "version_mismatch"
+
+
+class PreconditionRequired(DomainError):
+    """A change without ``If-Match``: the server will not guess which version it was meant for."""
+
+    status = 428
+    code = "precondition_required"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"

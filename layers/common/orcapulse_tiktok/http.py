@@ -37,6 +37,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
+def merged_response(exc: DomainError) -> Response[str]:
+    """The one error that says more than code and message: where a merged person's lead went."""
+    error = {"code": exc.code, "message": exc.message, "merged_into": getattr(exc, "merged_into", None)}
+    return json_response(exc.status, {"error": error})
+
+
 def make_resolver(*, enable_validation: bool = False, require_caller: bool = False) -> APIGatewayHttpResolver:
     """An HTTP API (payload v2) resolver with the project's error mapping registered.
 
@@ -67,7 +73,11 @@ def make_resolver(*, enable_validation: bool = False, require_caller: bool = Fal
             fields = sorted(
                 {".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in exc.errors()}
             )
-            return error_response(400, "invalid_parameter", f"Invalid value for: {', '.join(fields)}")
+            # A request body is not a parameter: its own code, so clients can tell them apart.
+            body = any(e["loc"] and e["loc"][0] == "body" for e in exc.errors())
+            code = "invalid_body" if body else "invalid_parameter"
+            shown = [field[:40] for field in fields[:5] if field.isprintable()]
+            return error_response(400, code, f"Invalid value for: {', '.join(shown) or '?'}")
 
     return app
 

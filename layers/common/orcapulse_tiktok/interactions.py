@@ -22,7 +22,15 @@ from orcapulse_tiktok import clock, people
 from orcapulse_tiktok.data import leads as lead_store
 from orcapulse_tiktok.data.leads import LeadConflict, Touch
 from orcapulse_tiktok.errors import TransientError
-from orcapulse_tiktok.models.lead import Interaction, Lead, interaction_sk, interactions, lead_pk, time_key
+from orcapulse_tiktok.models.lead import (
+    Interaction,
+    Lead,
+    expires_at,
+    interaction_sk,
+    interactions,
+    lead_pk,
+    time_key,
+)
 from orcapulse_tiktok.observability import logger, metrics
 
 
@@ -75,6 +83,7 @@ def interaction_of(capture: Capture) -> Interaction:
         high_intent=capture.high_intent,
         author={k: v for k, v in capture.author.items() if v is not None},
         form_fields=capture.form_fields,
+        expires_at=expires_at(capture.occurred_ms),
     )
 
 
@@ -145,6 +154,9 @@ def _touch(capture: Capture, lead_id: str, item: Interaction) -> Lead | None:
             "author": {k: v for k, v in capture.author.items() if v is not None},
             "last_activity_ms": capture.occurred_ms,
             "activity_key": time_key(capture.occurred_ms, lead_id),
+            # Retention runs from the last activity: the newest interaction and its lead expire
+            # together; a late older interaction moves neither (docs/lifecycle.md).
+            "expires_at": expires_at(capture.occurred_ms),
         },
         always={"applied": _applied(item, capture.origin)},
         occurred_ms=capture.occurred_ms,

@@ -156,7 +156,7 @@ def list_leads(
     metrics.add_metric(name="LeadsPageQueries", unit=MetricUnit.Count, value=calls)
     model = leads()
     return Page(
-        items=[model.from_raw_data(row).to_public() for row in page],
+        items=[model.from_raw_data(row).to_public(detail=False) for row in page],
         next_cursor=_issue(workspace_id, query_id, resume_at),
         stats=stats,
     )

@@ -196,6 +196,45 @@ class LeadOut(_Documented):
     version: int
 
 
+class HistoryEntryOut(_Documented):
+    at: Timestamp
+    by: str = Field(description="The user (`sub`) who made the change, or `pipeline`")
+    field: Annotated[str, _enum(("status", "assignee", "labels"))]
+    from_: Any = Field(alias="from", description="The value before")
+    to: Any = Field(description="The value after")
+    reason: str | None
+
+
+class LeadDetailOut(LeadOut):
+    """One lead (GET, PATCH): the listing's fields and the lifecycle ones the listing leaves out."""
+
+    history: list[HistoryEntryOut] = Field(description="The lifecycle changes, oldest first (the last 100)")
+    score: float | None = Field(description="The qualification pipeline's last score")
+    route: str | None = Field(description="Where the qualification pipeline routed the lead")
+
+
+MAX_LABELS = 20
+
+
+def _unique(labels: list[str]) -> list[str]:
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels must not repeat")
+    return labels
+
+
+class LeadPatchIn(BaseModel):
+    """``PATCH /social-leads/{lead_id}``: any of the three, nothing else. ``assignee: null``
+    unassigns; ``labels`` replaces the lead's labels (``[]`` clears them)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+    status: LeadStatus | None = Field(default=None, description="The new status (see the transitions)")
+    assignee: Assignee | None = Field(default=None, description="The user the lead is assigned to; null unassigns")
+    labels: Annotated[list[Label], Field(max_length=MAX_LABELS), AfterValidator(_unique)] | None = Field(
+        default=None, description=f"Every label of the lead, at most {MAX_LABELS}, each once"
+    )
+
+
 class InteractionOut(_Documented):
     interaction_id: Annotated[str, StringConstraints(pattern=r"^ix_[0-9a-f]{26}$")]
     lead_id: str
@@ -262,6 +301,16 @@ class PlatformsOut(_Documented):
     integration_statuses: list[IntegrationStatus]
 
 
+def etag_header() -> dict[str, Any]:
+    """The OpenAPI ``headers`` entry of a lead's answer: its ETag."""
+    return {
+        "ETag": {
+            "description": 'The lead\'s version, quoted (`"3"`): the `If-Match` of a later change',
+            "schema": {"type": "string"},
+        }
+    }
+
+
 def json_content(model: type[BaseModel], description: str) -> OpenAPIResponse:
     """An OpenAPI response entry whose JSON body is ``model``."""
     return {"description": description, "content": {"application/json": {"model": model}}}
@@ -274,6 +323,9 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         401: "No authenticated user",
         403: "The token carries no workspace",
         404: "Not found in the caller's workspace",
+        409: "The lead's status cannot move to the one asked for (`invalid_transition`)",
+        412: "If-Match names a version the lead no longer has (`version_mismatch`)",
+        428: "If-Match is missing (`precondition_required`)",
         503: "A dependency is temporarily unavailable; retry",
     }
     out = {status: json_content(ErrorBody, meaning[status]) for status in statuses}

@@ -13,6 +13,10 @@ per interaction (docs/leads-storage.md has the arithmetic):
 
 New leads and interactions are announced from the table's stream (``announce.py``), so capturing
 an event costs no outbox write.
+
+Both kinds carry ``expires_at`` (epoch seconds, the table's TTL attribute): an interaction its own
+time plus ``LEAD_RETENTION_DAYS``, a lead its last activity plus the same, so an idle person's lead
+and interactions expire together (docs/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -100,13 +104,29 @@ class Lead(Model):
     # Short ids of the interactions counted on this lead: makes the count idempotent. Kept out of
     # the listing index's projection, so it never costs an index write.
     counted = UnicodeSetAttribute(null=True)
+    # The lifecycle (docs/lifecycle.md): what changed, by whom, oldest first (the last
+    # ``HISTORY_LIMIT`` changes); when the last change was made (epoch ms: a pipeline decision
+    # older than it never applies); the pipeline decisions applied at that very time; and what the
+    # pipeline said last. None of these is in the listing index (an index write costs per byte).
+    history = ListAttribute[Any](null=True)
+    lifecycle_ms = NumberAttribute(null=True)
+    decisions = UnicodeSetAttribute(null=True)
+    score = NumberAttribute(null=True)
+    route = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL: last activity + LEAD_RETENTION_DAYS
 
     by_activity = ByActivityIndex()
 
-    def to_public(self) -> dict[str, Any]:
-        """The lead as the API and the event bus show it."""
+    @property
+    def etag(self) -> str:
+        """The HTTP ETag of the lead: its version, quoted."""
+        return f'"{int(self.version or 0)}"'
+
+    def to_public(self, *, detail: bool = True) -> dict[str, Any]:
+        """The lead as the API and the event bus show it; without ``detail`` (a listing row) the
+        fields the listing index does not project (history, score, route) are left out."""
         author = self.author
-        return {
+        body: dict[str, Any] = {
             "lead_id": self.lead_id,
             "workspace_id": self.workspace_id,
             "integration_id": self.integration_id,
@@ -129,6 +149,11 @@ class Lead(Model):
             "contact": _plain(self.contact) or None,
             "version": int(self.version or 0),
         }
+        if detail:
+            body["history"] = [dict(entry) for entry in self.history or []]
+            body["score"] = None if self.score is None else float(self.score)
+            body["route"] = self.route
+        return body
 
 
 class Interaction(Model):
@@ -153,6 +178,7 @@ class Interaction(Model):
     form_fields = MapAttribute[str, Any](null=True)
     # A merge leaves a stub where an interaction was, so a redelivery of its event stays a duplicate.
     moved_to = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL: occurred + LEAD_RETENTION_DAYS
 
     by_time = ByTimeIndex()
 
@@ -197,6 +223,11 @@ def interaction_sk(interaction_id: str) -> str:
 def time_key(occurred_ms: int, item_id: str) -> str:
     """Sort key of the activity and timeline indexes: 13-digit epoch ms, then the id."""
     return f"{max(occurred_ms, 0):013d}#{item_id}"
+
+
+def expires_at(activity_ms: int) -> int:
+    """The TTL (epoch seconds) of an item whose last activity was at ``activity_ms``."""
+    return max(activity_ms, 0) // 1000 + get_settings().lead_retention_days * 86400
 
 
 def leads() -> type[Lead]:

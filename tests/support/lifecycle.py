@@ -1,0 +1,111 @@
+"""The lifecycle's two ways in, as tests drive them: ``PATCH /social-leads/{lead_id}`` through the
+lead_update function with real-shaped HTTP API events, and pipeline decisions as EventBridge
+delivers them to the lead_decisions function."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from tests.support.events import claims, http_event, json_body
+
+QUALIFIED, ROUTED, DISMISSED = "SocialLeadQualified", "SocialLeadRouted", "SocialLeadDismissed"
+
+
+class Answer(NamedTuple):
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def code(self) -> str | None:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        return error.get("code") if isinstance(error, dict) else None
+
+
+def patch_event(
+    lead_id: str,
+    body: Any,
+    *,
+    if_match: str | None,
+    workspace: str = "ws-1",
+    user: str = "user-1",
+    raw: str | None = None,
+) -> dict[str, Any]:
+    """One PATCH request; ``raw`` sends that text as the body instead of ``body`` as JSON."""
+    headers = {"content-type": "application/json"}
+    if if_match is not None:
+        headers["if-match"] = if_match
+    return http_event(
+        "PATCH",
+        f"/social-leads/{lead_id}",
+        route="/social-leads/{lead_id}",
+        path_parameters={"lead_id": lead_id},
+        headers=headers,
+        body=json.dumps(body) if raw is None else raw,
+        jwt_claims=claims(user=user, workspace=workspace),
+    )
+
+
+class LeadUpdates:
+    """The lead_update function (PATCH) and the leads_query function (GET, for the ETag)."""
+
+    def __init__(self, update: ModuleType, query: ModuleType, context: Any) -> None:
+        self.update, self.query, self.context = update, query, context
+
+    def get(self, lead_id: str, *, workspace: str = "ws-1") -> Answer:
+        event = http_event(
+            "GET",
+            f"/social-leads/{lead_id}",
+            route="/social-leads/{lead_id}",
+            path_parameters={"lead_id": lead_id},
+            jwt_claims=claims(workspace=workspace),
+        )
+        return _answer(self.query.lambda_handler(event, self.context))
+
+    def etag(self, lead_id: str, *, workspace: str = "ws-1") -> str:
+        answer = self.get(lead_id, workspace=workspace)
+        assert answer.status == 200, answer
+        return answer.headers["ETag"]
+
+    def patch(
+        self,
+        lead_id: str,
+        body: Any,
+        *,
+        if_match: str | None = "current",
+        workspace: str = "ws-1",
+        user: str = "user-1",
+        raw: str | None = None,
+    ) -> Answer:
+        """PATCH the lead; ``if_match="current"`` sends the ETag a GET gives right now."""
+        if if_match == "current":
+            if_match = self.etag(lead_id, workspace=workspace)
+        event = patch_event(lead_id, body, if_match=if_match, workspace=workspace, user=user, raw=raw)
+        return _answer(self.update.lambda_handler(event, self.context))
+
+
+def _answer(response: dict[str, Any]) -> Answer:
+    return Answer(response["statusCode"], json_body(response), dict(response.get("headers") or {}))
+
+
+def decision_event(detail_type: str, detail: Any, *, source: str = "orcapulse.qualification") -> dict[str, Any]:
+    """A pipeline decision as EventBridge delivers it to a rule's Lambda target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2026-11-25T08:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def decision(lead_id: str, decided_at: str, *, workspace: str = "ws-1", **extra: Any) -> dict[str, Any]:
+    """A decision's ``detail``."""
+    return {"workspace_id": workspace, "lead_id": lead_id, "decided_at": decided_at, **extra}
