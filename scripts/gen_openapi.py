@@ -1,5 +1,6 @@
-"""Generate the read API's OpenAPI document (docs/openapi.json) from the leads_query function's
-resolver: its routes, typed query parameters and documented response models.
+"""Generate the social-leads API's OpenAPI document (docs/openapi.json) from the resolvers of the
+functions that serve it (leads_query: the reads; lead_update: PATCH): their routes, typed
+parameters, request bodies and documented response models, merged into one document.
 
     make openapi                         # rewrite docs/openapi.json
     PYTHONPATH=.:layers/common python scripts/gen_openapi.py --check   # fail if it drifted
@@ -19,19 +20,20 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "openapi.json"
-HANDLER = ROOT / "functions" / "leads_query" / "app.py"
-TITLE = "OrcaPulse social leads read API"
+HANDLERS = ("leads_query", "lead_update")
+TITLE = "OrcaPulse social leads API"
 DESCRIPTION = (
-    "Social leads, integrations and platform configuration of the caller's workspace. Every route "
+    "Social leads (read, and changed through their lifecycle), integrations and platform "
+    "configuration of the caller's workspace. Every route "
     "needs a user JWT whose workspace claim scopes all reads; another workspace's objects answer 404. "
     'Errors are `{"error": {"code", "message"}}` with a stable code.'
 )
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
-def _load_resolver() -> Any:
-    name = "openapi_leads_query_app"
-    spec = importlib.util.spec_from_file_location(name, HANDLER)
+def _load_resolver(function: str) -> Any:
+    name = f"openapi_{function}_app"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function / "app.py")
     assert spec
     assert spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -49,24 +51,18 @@ def _version() -> str:
 
 
 def document() -> dict[str, Any]:
-    """The OpenAPI document of the read API, as a JSON-ready dict."""
+    """The OpenAPI document of the social-leads API, as a JSON-ready dict."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    app = _load_resolver()
-    doc: dict[str, Any] = json.loads(
-        app.get_openapi_json_schema(
-            title=TITLE,
-            version=_version(),
-            description=DESCRIPTION,
-            security_schemes={
-                "UserJwt": HTTPBearer(
-                    bearerFormat="JWT",
-                    description="The HTTP API's JWT authorizer; `sub` is the user, the workspace claim the workspace",
-                )
-            },
-            security=[{"UserJwt": []}],
-        )
-    )
+    doc: dict[str, Any] = {}
+    for function in HANDLERS:
+        part = _schema(_load_resolver(function), HTTPBearer)
+        if not doc:
+            doc = part
+            continue
+        for path, item in part["paths"].items():
+            doc["paths"].setdefault(path, {}).update(item)
+        doc["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
     for path in doc["paths"].values():
         for operation in path.values():
             operation["responses"].pop("422", None)
@@ -75,6 +71,24 @@ def document() -> dict[str, Any]:
     for name in _VALIDATION_SCHEMAS:
         if f"#/components/schemas/{name}" not in text:
             schemas.pop(name, None)
+    return doc
+
+
+def _schema(app: Any, bearer: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(
+            title=TITLE,
+            version=_version(),
+            description=DESCRIPTION,
+            security_schemes={
+                "UserJwt": bearer(
+                    bearerFormat="JWT",
+                    description="The HTTP API's JWT authorizer; `sub` is the user, the workspace claim the workspace",
+                )
+            },
+            security=[{"UserJwt": []}],
+        )
+    )
     return doc
 
 

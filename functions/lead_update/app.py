@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from orcapulse_tiktok.errors import BadRequest
 from orcapulse_tiktok.http import current_caller, json_response, make_resolver, merged_response
 from orcapulse_tiktok.leads import LeadMerged
 from orcapulse_tiktok.lifecycle import Change, change_lead
@@ -37,14 +36,14 @@ def update_social_lead(
     change: Annotated[LeadPatchIn, Body(description="The fields to change; absent ones stay")],
     if_match: Annotated[
         str | None,
-        Header(alias="If-Match", description='The lead\'s ETag, as GET gave it (`"3"`)'),
+        Header(
+            alias="If-Match",
+            description='Required (428 without): the lead\'s ETag, as GET gave it (`"3"`)',
+        ),
     ] = None,
 ) -> Response[str]:
     caller = current_caller(app)
     given = change.model_fields_set
-    for name in ("status", "labels"):
-        if name in given and getattr(change, name) is None:
-            raise BadRequest(f"{name} must not be null", code="invalid_body")
     lead = change_lead(
         caller.workspace_id,
         lead_id,

@@ -373,6 +373,7 @@ async function openTimeline(leadId, { scroll = true } = {}) {
     ` · first seen `, when(lead.first_seen_at, "minute"), ` · last active `, when(lead.last_activity_at, "minute"),
     ` · ${LEAD_STATUS[lead.status] || lead.status}`);
   $("interactions").replaceChildren();
+  await showLifecycle(leadId, request);
   await loadInteractions(request);
   if (scroll && request === state.timeline.request) $("timeline").scrollIntoView({ block: "nearest" });
 }
@@ -401,6 +402,76 @@ async function loadInteractions(request) {
   $("timeline-empty").textContent = none ? "No interactions to show for this person." : "";
   $("timeline-empty").hidden = !none;
 }
+
+// -- lifecycle: qualify, route, dismiss, reopen, assign, label (PATCH with If-Match) ---------------
+// The statuses each status may move to (DESIGN §9); the server refuses the rest with 409 anyway.
+const NEXT_STATUS = { new: ["qualified", "dismissed"], qualified: ["routed", "dismissed"], dismissed: ["new"], routed: [] };
+const lifecycle = { leadId: null, etag: null };
+
+// GET the lead for its ETag (the version the person sees is the one a change is sent against).
+async function showLifecycle(leadId, request) {
+  const response = await fetch(`/social-leads/${encodeURIComponent(leadId)}`, {
+    headers: { Authorization: `Bearer ${state.token}` },
+  });
+  if (request !== state.timeline.request || !response.ok) return;
+  renderLifecycle(leadId, await response.json(), response.headers.get("ETag"));
+}
+
+function renderLifecycle(leadId, lead, etag) {
+  Object.assign(lifecycle, { leadId, etag });
+  $("lc-status").textContent = LEAD_STATUS[lead.status] || lead.status;
+  $("lc-status").className = `badge ${lead.status}`;
+  for (const button of $("lifecycle").querySelectorAll("[data-lc-status]")) {
+    button.disabled = !(NEXT_STATUS[lead.status] || []).includes(button.dataset.lcStatus);
+  }
+  $("lc-assignee").value = lead.assignee || "";
+  $("lc-labels").value = (lead.labels || []).join(", ");
+}
+
+async function changeLead(change, done) {
+  clearBanner();
+  const { leadId, etag } = lifecycle;
+  if (!leadId) return;
+  const response = await fetch(`/social-leads/${encodeURIComponent(leadId)}`, {
+    method: "PATCH",
+    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json", "If-Match": etag || "" },
+    body: JSON.stringify(change),
+  });
+  let body = null;
+  try { body = await response.json(); } catch (_) { /* empty body */ }
+  if (response.status === 412) {
+    $("lc-result").textContent = "Someone changed this person meanwhile: shown as they are now. Try again.";
+    await showLifecycle(leadId, state.timeline.request);
+    return;
+  }
+  if (!response.ok) {
+    $("lc-result").textContent = `Not changed: ${body?.error?.message || response.statusText} (HTTP ${response.status})`;
+    return;
+  }
+  renderLifecycle(leadId, body, response.headers.get("ETag"));
+  $("lc-result").textContent = done;
+  await loadLeads();
+}
+
+function setUpLifecycle() {
+  for (const button of $("lifecycle").querySelectorAll("[data-lc-status]")) {
+    button.addEventListener("click", () => {
+      const status = button.dataset.lcStatus;
+      changeLead({ status }, `Now ${LEAD_STATUS[status]}.`);
+    });
+  }
+  $("lc-assign-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const assignee = $("lc-assignee").value.trim() || null;
+    changeLead({ assignee }, assignee ? `Assigned to ${assignee}.` : "Unassigned.");
+  });
+  $("lc-labels-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const labels = [...new Set($("lc-labels").value.split(",").map((label) => label.trim()).filter(Boolean))];
+    changeLead({ labels }, labels.length ? `Labels: ${labels.join(", ")}.` : "No labels.");
+  });
+}
+// -- end of lifecycle -------------------------------------------------------------------------------
 
 async function loadPlatforms() {
   const body = await api("/platforms");
@@ -468,6 +539,7 @@ async function main() {
   $("banner-close").addEventListener("click", clearBanner);
   $("timeline-close").addEventListener("click", closeTimeline);
   $("timeline-more").addEventListener("click", () => loadInteractions(state.timeline.request));
+  setUpLifecycle();
   $("connect").addEventListener("click", () => connect(null));
   $("test-event").addEventListener("submit", sendEvent);
   $("filters").addEventListener("submit", (event) => {

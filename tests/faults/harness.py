@@ -526,8 +526,19 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
     return ctx.get("fault") == LOST and injected is not None and injected.label == label
 
 
+# The lifecycle's paths build on the above (a module of their own, so each path family stays short).
+from tests.faults.lifecycle_scenarios import LeadDecision, LeadUpdate  # noqa: E402
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (ConnectCallback(), Disconnect(), AcceptedWebhook(), TokenRefresh())
+    s.name: s
+    for s in (
+        ConnectCallback(),
+        Disconnect(),
+        AcceptedWebhook(),
+        TokenRefresh(),
+        LeadUpdate(),
+        LeadDecision(),
+    )
 }
 
 

@@ -253,3 +253,86 @@ def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
         assert live.emulator.state.revoked.count(kelp.open_id) == revocations + 1
     finally:
         context.close()
+
+
+def test_a_person_is_qualified_assigned_labelled_dismissed_reopened_and_routed(live, browser):
+    """The lifecycle block of the timeline: each button is a PATCH with the ETag the console read;
+    a change someone else made meanwhile is a 412 the console explains and recovers from."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    shop = live.emulator.state.add_account("open-id-lifecycle-shop", display_name="Lifecycle Shop")
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        page.goto(live.api_url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        page.get_by_test_id("workspace").fill("ws-browser-lifecycle")
+        page.get_by_test_id("user").fill("maria")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_test_id("connect").click()
+        _approve(page, live, shop.open_id)
+        _send(page, shop.open_id, "comment", "Do you ship to Porto?", author="porto.buyer")
+        expect(page.get_by_test_id("lead-count")).to_have_text(["1"])
+        page.get_by_test_id("lead-person").first.click()
+
+        status = page.get_by_test_id("lc-status")
+        result = page.get_by_test_id("lc-result")
+        expect(status).to_have_text("New")
+        expect(page.get_by_test_id("lc-route")).to_be_disabled()
+        expect(page.get_by_test_id("lc-reopen")).to_be_disabled()
+        with page.expect_request(lambda r: r.method == "PATCH") as sent:
+            page.get_by_test_id("lc-dismiss").click()
+        assert sent.value.headers["if-match"] == '"1"'
+        expect(status).to_have_text("Dismissed")
+        expect(page.get_by_test_id("lead-status")).to_have_text(["Dismissed"])
+        page.get_by_test_id("lc-reopen").click()
+        expect(status).to_have_text("New")
+        page.get_by_test_id("lc-qualify").click()
+        expect(status).to_have_text("Qualified")
+        expect(page.get_by_test_id("lead-status")).to_have_text(["Qualified"])
+        page.get_by_test_id("lc-assignee").fill("ana")
+        page.get_by_test_id("lc-assign").click()
+        expect(result).to_have_text("Assigned to ana.")
+        page.get_by_test_id("lc-labels").fill("vip, porto, vip")
+        page.get_by_test_id("lc-save-labels").click()
+        expect(result).to_have_text("Labels: vip, porto.")
+        _shoot(page, "lifecycle")
+
+        # Someone else changes the person meanwhile: the console's ETag is stale.
+        lead_id = page.locator("#leads tbody tr").first.get_attribute("data-lead")
+        token = requests.post(
+            live.api_url + "/local/dev-token",
+            json={"workspace": "ws-browser-lifecycle", "user": "bo"},
+            timeout=30,
+        ).json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        url = f"{live.api_url}/social-leads/{lead_id}"
+        etag = requests.get(url, headers=bearer, timeout=30).headers["ETag"]
+        changed = requests.patch(
+            url, headers={**bearer, "If-Match": etag}, json={"labels": ["bo-was-here"]}, timeout=30
+        )
+        assert changed.status_code == 200, changed.text
+        page.get_by_test_id("lc-route").click()
+        expect(result).to_contain_text("Someone changed this person meanwhile")
+        expect(page.get_by_test_id("lc-labels")).to_have_value("bo-was-here")
+        expect(status).to_have_text("Qualified")
+        page.get_by_test_id("lc-route").click()
+        expect(status).to_have_text("Routed")
+        for button in ("lc-qualify", "lc-route", "lc-dismiss", "lc-reopen"):
+            expect(page.get_by_test_id(button)).to_be_disabled()
+
+        lead = requests.get(url, headers=bearer, timeout=30).json()
+        assert (lead["status"], lead["assignee"], lead["labels"]) == ("routed", "ana", ["bo-was-here"])
+        assert [(h["field"], h["by"]) for h in lead["history"]] == [
+            ("status", "maria"),
+            ("status", "maria"),
+            ("status", "maria"),
+            ("assignee", "maria"),
+            ("labels", "maria"),
+            ("labels", "bo"),
+            ("status", "maria"),
+        ]
+    finally:
+        context.close()

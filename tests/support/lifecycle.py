@@ -91,7 +91,9 @@ def _answer(response: dict[str, Any]) -> Answer:
     return Answer(response["statusCode"], json_body(response), dict(response.get("headers") or {}))
 
 
-def decision_event(detail_type: str, detail: Any, *, source: str = "orcapulse.qualification") -> dict[str, Any]:
+def decision_event(
+    detail_type: str, detail: Any, *, source: str = "orcapulse.qualification"
+) -> dict[str, Any]:
     """A pipeline decision as EventBridge delivers it to a rule's Lambda target."""
     return {
         "version": "0",

@@ -28,6 +28,8 @@ MUST_NOT_LOAD = {
     "disconnect": {"pydantic", "pydantic_core"},
     "token_refresh": {"pydantic", "pydantic_core"},
     "business_catchup": {"pydantic", "pydantic_core"},
+    "lead_update": {"requests"},
+    "lead_decisions": {"requests"},
 }
 
 # Every request of these calls TikTok: the client is loaded while the container initialises, not

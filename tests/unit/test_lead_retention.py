@@ -34,7 +34,9 @@ def test_the_table_expires_items_by_expires_at():
     assert env["LEAD_RETENTION_DAYS"] == {"Ref": "LeadRetentionDays"}
 
 
-def test_activity_moves_the_leads_expiry_and_each_interaction_gets_its_own(aws, load_function, lambda_context):
+def test_activity_moves_the_leads_expiry_and_each_interaction_gets_its_own(
+    aws, load_function, lambda_context
+):
     first = capture("orca.fan", at_ms=BASE_MS)
     lead_id = person(first)
     lead, interactions = _items(aws, lead_id)

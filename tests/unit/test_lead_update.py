@@ -96,7 +96,12 @@ def test_a_no_op_patch_is_200_and_changes_nothing(api, lead, bus):
     api.patch(lead, {"status": "qualified", "assignee": "user-ana", "labels": ["vip"]})
     bus.received()
     before = _stored(api, lead)
-    for body in ({}, {"status": "qualified"}, {"assignee": "user-ana", "labels": ["vip"]}, {"labels": ["vip"]}):
+    for body in (
+        {},
+        {"status": "qualified"},
+        {"assignee": "user-ana", "labels": ["vip"]},
+        {"labels": ["vip"]},
+    ):
         answer = api.patch(lead, body)
         assert answer.status == 200, answer
         assert answer.body == before

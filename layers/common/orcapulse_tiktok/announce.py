@@ -79,7 +79,9 @@ def _lifecycle_write(lead: Lead) -> bool:
     # The descriptor stays on the lead until the next write replaces it: only the write that made
     # the version it names is the change (a later high-intent flag bumps the version, not this).
     applied = _applied(lead)
-    return applied.get("change") == "lifecycle" and int(applied.get("version") or -1) == int(lead.version or 0)
+    return applied.get("change") == "lifecycle" and int(applied.get("version") or -1) == int(
+        lead.version or 0
+    )
 
 
 def _applied(lead: Lead) -> dict[str, Any]:

@@ -84,7 +84,8 @@ def edits_for(lead: Lead, change: Change) -> list[Edit]:
 
 def history_entries(edits: Sequence[Edit], *, at: str, by: str, reason: str | None) -> list[dict[str, Any]]:
     return [
-        {"at": at, "by": by, "field": e.field, "from": e.before, "to": e.after, "reason": reason} for e in edits
+        {"at": at, "by": by, "field": e.field, "from": e.before, "to": e.after, "reason": reason}
+        for e in edits
     ]
 
 
@@ -123,7 +124,9 @@ def parse_if_match(header: str | None) -> list[str]:
     return [tag.removeprefix("W/").strip('"') for tag in tags]
 
 
-def change_lead(workspace_id: str, lead_id: str, *, user_id: str, if_match: str | None, change: Change) -> Lead:
+def change_lead(
+    workspace_id: str, lead_id: str, *, user_id: str, if_match: str | None, change: Change
+) -> Lead:
     """Apply a person's ``change`` to the workspace's lead if it is at the version ``if_match``
     names. Raises ``PreconditionRequired`` (no If-Match), ``NotFound``/``LeadMerged``,
     ``PreconditionFailed`` (another version), ``InvalidTransition``. A change that changes
@@ -149,7 +152,9 @@ def change_lead(workspace_id: str, lead_id: str, *, user_id: str, if_match: str 
         if current is not None and current.merged_into:
             raise LeadMerged(current.merged_into)
         metrics.add_metric(name="LeadChangeConflicts", unit=MetricUnit.Count, value=1)
-        raise PreconditionFailed("The lead changed meanwhile: GET it again and retry", code="version_mismatch")
+        raise PreconditionFailed(
+            "The lead changed meanwhile: GET it again and retry", code="version_mismatch"
+        )
     metrics.add_metric(name="LeadChanges", unit=MetricUnit.Count, value=len(edits))
     logger.info("lead changed", extra={"lead_id": lead_id, "fields": [e.field for e in edits]})
     return written.lead

@@ -222,17 +222,37 @@ def _unique(labels: list[str]) -> list[str]:
     return labels
 
 
+def _not_null(value: Any) -> Any:
+    # Absent leaves the field alone; an explicit null is no status and no label list.
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
+_LABEL_ITEM = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_LENGTH, "pattern": LABEL_PATTERN}
+
+
 class LeadPatchIn(BaseModel):
     """``PATCH /social-leads/{lead_id}``: any of the three, nothing else. ``assignee: null``
     unassigns; ``labels`` replaces the lead's labels (``[]`` clears them)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
-    status: LeadStatus | None = Field(default=None, description="The new status (see the transitions)")
-    assignee: Assignee | None = Field(default=None, description="The user the lead is assigned to; null unassigns")
-    labels: Annotated[list[Label], Field(max_length=MAX_LABELS), AfterValidator(_unique)] | None = Field(
-        default=None, description=f"Every label of the lead, at most {MAX_LABELS}, each once"
+    status: Annotated[
+        LeadStatus | None,
+        BeforeValidator(_not_null),
+        WithJsonSchema({"type": "string", "enum": list(LEAD_STATUSES)}),
+    ] = Field(default=None, description="The new status (see the transitions)")
+    assignee: Assignee | None = Field(
+        default=None, description="The user the lead is assigned to; null unassigns"
     )
+    labels: Annotated[
+        list[Label] | None,
+        BeforeValidator(_not_null),
+        Field(max_length=MAX_LABELS),
+        AfterValidator(_unique),
+        WithJsonSchema({"type": "array", "items": _LABEL_ITEM, "maxItems": MAX_LABELS, "uniqueItems": True}),
+    ] = Field(default=None, description=f"Every label of the lead, at most {MAX_LABELS}, each once")
 
 
 class InteractionOut(_Documented):
@@ -319,7 +339,7 @@ def json_content(model: type[BaseModel], description: str) -> OpenAPIResponse:
 def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for the error answers a route can give, all in the one error shape."""
     meaning = {
-        400: "Invalid parameter, time range or cursor",
+        400: "Invalid parameter, request body, time range or cursor",
         401: "No authenticated user",
         403: "The token carries no workspace",
         404: "Not found in the caller's workspace",

@@ -26,7 +26,10 @@ def write_lifecycle(lead_id: str, *, expected_version: int, changes: Mapping[str
     """Set ``changes`` (attribute name → value; ``None`` removes the attribute) on the lead and make
     it version ``expected_version + 1``, if it is still at ``expected_version`` and not merged."""
     names = {"#version": "version", "#merged": "merged_into"}
-    values: dict[str, Any] = {":expected": {"N": str(expected_version)}, ":next": {"N": str(expected_version + 1)}}
+    values: dict[str, Any] = {
+        ":expected": {"N": str(expected_version)},
+        ":next": {"N": str(expected_version + 1)},
+    }
     sets, removes = ["#version = :next"], []
     for n, (attribute, value) in enumerate(changes.items()):
         names[f"#c{n}"] = attribute
