@@ -8,10 +8,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from orcapulse_tiktok.http import current_caller, json_response, make_resolver, merged_response
+from orcapulse_tiktok.lead_changes import LeadDetailOut, LeadPatchIn
 from orcapulse_tiktok.leads import LeadMerged
 from orcapulse_tiktok.lifecycle import Change, change_lead
 from orcapulse_tiktok.observability import logger, metrics, tracer
-from orcapulse_tiktok.schemas import LeadDetailOut, LeadPatchIn, error_responses, etag_header, json_content
+from orcapulse_tiktok.schemas import error_responses, etag_header, json_content
 
 app = make_resolver(enable_validation=True, require_caller=True)
 app.exception_handler(LeadMerged)(merged_response)

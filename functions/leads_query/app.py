@@ -11,6 +11,7 @@ from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.errors import BadRequest
 from orcapulse_tiktok.http import current_caller, json_response, make_resolver, merged_response
 from orcapulse_tiktok.integrations import list_integrations
+from orcapulse_tiktok.lead_changes import LeadDetailOut
 from orcapulse_tiktok.leads import LeadFilters, LeadMerged, get_lead, list_interactions, list_leads
 from orcapulse_tiktok.observability import logger, metrics, tracer
 from orcapulse_tiktok.platforms import platform_configuration
@@ -25,7 +26,6 @@ from orcapulse_tiktok.schemas import (
     IntegrationListOut,
     InteractionPageOut,
     Label,
-    LeadDetailOut,
     LeadPageOut,
     LeadStatus,
     PageLimit,

@@ -1,5 +1,5 @@
-"""docs/openapi.json is the read API's OpenAPI document, generated from the leads_query
-resolver; it must match what the code generates today."""
+"""docs/openapi.json is the social-leads API's OpenAPI document, generated from the leads_query and
+lead_update resolvers; it must match what the code generates today."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def test_it_documents_every_route_of_the_read_api(generated):
     assert operations == {
         ("/social-leads", "get"): "listSocialLeads",
         ("/social-leads/{lead_id}", "get"): "getSocialLead",
+        ("/social-leads/{lead_id}", "patch"): "updateSocialLead",
         ("/social-leads/{lead_id}/interactions", "get"): "listSocialLeadInteractions",
         ("/integrations", "get"): "listIntegrations",
         ("/platforms", "get"): "getPlatforms",
@@ -67,6 +68,20 @@ def test_errors_are_documented_in_the_one_error_shape(generated):
 
 def _enum(parameter: dict[str, Any]) -> list[str]:
     return next(s["enum"] for s in parameter["schema"]["anyOf"] if "enum" in s)
+
+
+def test_the_patch_documents_its_body_if_match_and_every_answer(generated):
+    operation = generated["paths"]["/social-leads/{lead_id}"]["patch"]
+    assert {"400", "404", "409", "412", "428"} <= set(operation["responses"])
+    assert "ETag" in operation["responses"]["200"]["headers"]
+    [header] = [p for p in operation["parameters"] if p["in"] == "header"]
+    assert header["name"].lower() == "if-match"
+    body = generated["components"]["schemas"]["LeadPatchIn"]
+    assert set(body["properties"]) == {"status", "assignee", "labels"}
+    assert body["additionalProperties"] is False
+    assert body["properties"]["labels"]["maxItems"] == 20
+    detail = generated["components"]["schemas"]["LeadDetailOut"]
+    assert {"history", "score", "route"} <= set(detail["required"])
 
 
 def test_parameters_carry_the_platform_configuration_enums_and_limits(generated):
