@@ -65,11 +65,14 @@ def test_cors_answers_only_the_front_end_origin_through_the_gateway(stack: Local
     allowed = requests.options(url, headers={"Origin": front_end, **preflight}, timeout=30)
     assert allowed.headers["Access-Control-Allow-Origin"] == front_end
     methods = {m.strip() for m in allowed.headers["Access-Control-Allow-Methods"].split(",")}
-    assert methods <= {"GET", "DELETE", "OPTIONS"}
+    assert methods == {"GET", "PATCH", "POST", "DELETE", "OPTIONS"}
     assert "*" not in allowed.headers["Access-Control-Allow-Headers"]
+    # A lead's change sends its ETag back as If-Match: the browser may send the one and read the other.
+    assert "if-match" in allowed.headers["Access-Control-Allow-Headers"].split(",")
     response = requests.get(url, headers={**bearer, "Origin": front_end}, timeout=30)
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == front_end
+    assert response.headers["Access-Control-Expose-Headers"] == "etag"
 
     for origin in FOREIGN_ORIGINS:
         refused = requests.options(url, headers={"Origin": origin, **preflight}, timeout=30)

@@ -11,9 +11,10 @@ Two ways to seed, producing the same items:
   25 at a time). That is how the cost tests and ``bench/leads_paging`` seed thousands of leads.
   ``test_leads_seeding`` checks that both ways store identical items.
 
-Lifecycle fields (status, assignee, labels) and merges have no write path in the product yet, so
-``set_lifecycle`` and ``mark_merged`` change a stored lead with one raw UpdateItem, bumping its
-``version`` as DESIGN §9 says every change does.
+For read-side tests that need many leads in given states, ``set_lifecycle`` and ``mark_merged``
+change a stored lead with one raw UpdateItem, bumping its ``version`` as DESIGN §9 says every
+change does (no history, no event: the product's own paths, PATCH and the pipeline's decisions,
+are driven through ``tests.support.lifecycle``).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def put_items(items: Iterable[dict[str, Any]]) -> None:
             pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
-# -- lifecycle (no product write path yet) --------------------------------------------------------
+# -- lifecycle, raw (seeding shortcuts) --------------------------------------------------------
 def _update(lead_id: str, expression: str, names: dict[str, str], values: dict[str, Any]) -> None:
     boto3.client("dynamodb", region_name="us-east-1").update_item(
         TableName=leads().Meta.table_name,
