@@ -7,14 +7,20 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from orcapulse_tiktok.http import current_caller, json_response, make_resolver, merged_response
+from orcapulse_tiktok.http import (
+    current_caller,
+    json_response,
+    make_resolver,
+    merged_response,
+    refuse_unreadable_body,
+)
 from orcapulse_tiktok.lead_changes import LeadDetailOut, LeadPatchIn
 from orcapulse_tiktok.leads import LeadMerged
 from orcapulse_tiktok.lifecycle import Change, change_lead
 from orcapulse_tiktok.observability import logger, metrics, tracer
-from orcapulse_tiktok.schemas import error_responses, etag_header, json_content
+from orcapulse_tiktok.schemas import IfMatch, error_responses, etag_header, json_content
 
-app = make_resolver(enable_validation=True, require_caller=True)
+app = make_resolver(enable_validation=True, require_caller=True, precondition_header="if-match")
 app.exception_handler(LeadMerged)(merged_response)
 
 
@@ -29,19 +35,16 @@ app.exception_handler(LeadMerged)(merged_response)
     tags=["social-leads"],
     responses={
         200: {**json_content(LeadDetailOut, "The lead after the change"), "headers": etag_header()},
-        **error_responses(400, 401, 403, 404, 409, 412, 428, 503),
+        **error_responses(400, 401, 403, 404, 409, 412, 415, 428, 503),
     },
 )
 def update_social_lead(
     lead_id: str,
     change: Annotated[LeadPatchIn, Body(description="The fields to change; absent ones stay")],
     if_match: Annotated[
-        str | None,
-        Header(
-            alias="If-Match",
-            description='Required (428 without): the lead\'s ETag, as GET gave it (`"3"`)',
-        ),
-    ] = None,
+        IfMatch,
+        Header(alias="If-Match", description='The lead\'s ETag, as GET gave it (`"3"`); 428 without it'),
+    ],
 ) -> Response[str]:
     caller = current_caller(app)
     given = change.model_fields_set
@@ -64,4 +67,4 @@ def update_social_lead(
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return refuse_unreadable_body(event) or app.resolve(event, context)

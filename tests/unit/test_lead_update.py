@@ -5,11 +5,14 @@ table's stream."""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from typing import Any
 
 import pytest
 
+from tests.support.aws_calls import one_at_a_time
 from tests.support.leads import capture, mark_merged, person
 from tests.support.lifecycle import LeadUpdates
 
@@ -150,10 +153,13 @@ def test_two_patches_with_one_etag_at_once_one_wins(api, lead):
         threading.Thread(target=send, args=({"status": "qualified"}, "user-ana")),
         threading.Thread(target=send, args=({"status": "dismissed"}, "user-bo")),
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Each AWS call whole, as DynamoDB applies a conditional write atomically (in-process moto
+    # checks and writes in separate steps); the two requests still interleave call by call.
+    with one_at_a_time():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert sorted(a.status for a in answers) == [200, 412]
     [winner] = [a for a in answers if a.status == 200]
     stored = _stored(api, lead)
@@ -255,3 +261,32 @@ def test_the_history_keeps_the_newest_changes(api, lead, monkeypatch):
         assert api.patch(lead, {"labels": [f"l{n}"]}).status == 200
     history = _stored(api, lead)["history"]
     assert [h["to"] for h in history] == [["l2"], ["l3"], ["l4"]]
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"])
+def test_a_body_declared_as_anything_but_json_is_415(api, lead, content_type):
+    from tests.support.lifecycle import patch_event
+
+    before = _stored(api, lead)
+    event = patch_event(lead, {"status": "qualified"}, if_match=api.etag(lead))
+    event["headers"]["content-type"] = content_type
+    response = api.update.lambda_handler(event, api.context)
+    assert response["statusCode"] == 415
+    assert json.loads(response["body"])["error"]["code"] == "unsupported_media_type"
+    del event["requestContext"]["authorizer"]
+    assert api.update.lambda_handler(event, api.context)["statusCode"] == 401
+    assert _stored(api, lead) == before
+
+
+def test_a_body_that_is_not_utf8_is_400(api, lead):
+    from tests.support.lifecycle import patch_event
+
+    before = _stored(api, lead)
+    event = patch_event(lead, None, if_match=api.etag(lead), raw="")
+    event["body"], event["isBase64Encoded"] = base64.b64encode(b"\x02\xffUu\x11c\x830Q").decode(), True
+    response = api.update.lambda_handler(event, api.context)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["code"] == "invalid_body"
+    event["isBase64Encoded"], event["body"] = False, "caf\udce9"  # a lone surrogate, as a raw byte decodes
+    assert api.update.lambda_handler(event, api.context)["statusCode"] == 400
+    assert _stored(api, lead) == before

@@ -56,6 +56,11 @@ class PreconditionRequired(DomainError):
     code = "precondition_required"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"

@@ -4,6 +4,7 @@ JWT authorizer's claims, and the one mapping from domain errors to the JSON erro
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, NamedTuple
 
@@ -11,8 +12,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import DomainError, Forbidden, Unauthorized
-from orcapulse_tiktok.proxy import NO_STORE, error_body, note_failure
+from orcapulse_tiktok.errors import BadRequest, DomainError, Forbidden, Unauthorized, UnsupportedMediaType
+from orcapulse_tiktok.proxy import JSON, NO_STORE, error_body, error_result, note_failure
 
 MAX_CLAIM_LENGTH = 256
 
@@ -43,11 +44,15 @@ def merged_response(exc: DomainError) -> Response[str]:
     return json_response(exc.status, {"error": error})
 
 
-def make_resolver(*, enable_validation: bool = False, require_caller: bool = False) -> APIGatewayHttpResolver:
+def make_resolver(
+    *, enable_validation: bool = False, require_caller: bool = False, precondition_header: str | None = None
+) -> APIGatewayHttpResolver:
     """An HTTP API (payload v2) resolver with the project's error mapping registered.
 
     ``require_caller`` (routes behind the JWT authorizer): parameter validation runs before the
     route, so a request with bad parameters and no usable claims still answers 401/403 first.
+    ``precondition_header`` (``if-match``): a required header whose absence is 428
+    ``precondition_required`` (RFC 6585), not a 400, whatever else the request got wrong.
     """
     app = APIGatewayHttpResolver(enable_validation=enable_validation)
 
@@ -70,6 +75,10 @@ def make_resolver(*, enable_validation: bool = False, require_caller: bool = Fal
                     caller_from_event(app.current_event)
                 except DomainError as denied:
                     return error_response(denied.status, denied.code, denied.message)
+            missing = {tuple(e["loc"]) for e in exc.errors() if e["type"] == "missing"}
+            if precondition_header and ("header", precondition_header) in missing:
+                message = f"Send {precondition_header} with the ETag of the version you change"
+                return error_response(428, "precondition_required", message)
             fields = sorted(
                 {".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in exc.errors()}
             )
@@ -121,3 +130,35 @@ def caller_from_event(event: APIGatewayProxyEventV2) -> Caller:
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
     """The caller of the request ``app`` is resolving."""
     return caller_from_event(app.current_event)
+
+
+def refuse_unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer to a request whose body is declared as anything but JSON (415) or is not UTF-8
+    text (400), after 401/403; ``None`` for any other. Checked before the resolver, whose body
+    parser fails on such bodies (a multipart type without its boundary, bytes that are not UTF-8)
+    instead of refusing them."""
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = str(headers.get("content-type") or "").strip().lower()
+    refusal: DomainError | None = None
+    if content_type and not content_type.startswith(JSON):
+        refusal = UnsupportedMediaType("Send the body as application/json")
+    elif not _utf8(event.get("body"), bool(event.get("isBase64Encoded"))):
+        refusal = BadRequest("The body is not UTF-8 JSON", code="invalid_body")
+    if refusal is None:
+        return None
+    try:
+        caller_from_event(APIGatewayProxyEventV2(event))
+    except DomainError as denied:
+        refusal = denied
+    return error_result(refusal)
+
+
+def _utf8(body: Any, encoded: bool) -> bool:
+    if body is None:
+        return True
+    try:
+        raw = base64.b64decode(str(body), validate=True) if encoded else str(body).encode("utf-8")
+        raw.decode("utf-8")
+    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+        return False
+    return True

@@ -141,6 +141,18 @@ LIST_PARAMETERS = (
     "label",
 )
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+# The ETags the API gives, as If-Match takes them (a list; weak or unquoted forms too). Documented,
+# not enforced here: a tag that is not the lead's version is 412 after the lead is found.
+IfMatch = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": '^(W/)?"?[0-9]{1,18}"?( *, *(W/)?"?[0-9]{1,18}"?)*$',
+            "examples": ['"3"'],
+        }
+    ),
+]
 
 
 class _Documented(BaseModel):
@@ -286,6 +298,7 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         404: "Not found in the caller's workspace",
         409: "The lead's status cannot move to the one asked for (`invalid_transition`)",
         412: "If-Match names a version the lead no longer has (`version_mismatch`)",
+        415: "The body is not declared as application/json (`unsupported_media_type`)",
         428: "If-Match is missing (`precondition_required`)",
         503: "A dependency is temporarily unavailable; retry",
     }
