@@ -448,9 +448,12 @@ async function changeLead(change, done) {
     $("lc-result").textContent = `Not changed: ${body?.error?.message || response.statusText} (HTTP ${response.status})`;
     return;
   }
-  renderLifecycle(leadId, body, response.headers.get("ETag"));
-  $("lc-result").textContent = done;
+  // The person's row, the timeline's summary and this block show the lead as it is now; the block
+  // is drawn once, from that reload, so nothing typed after it appears is overwritten.
   await loadLeads();
+  if (state.timeline.leadId === leadId) await openTimeline(leadId, { scroll: false });
+  else renderLifecycle(leadId, body, response.headers.get("ETag"));
+  $("lc-result").textContent = done;
 }
 
 function setUpLifecycle() {

@@ -292,6 +292,7 @@ def test_a_person_is_qualified_assigned_labelled_dismissed_reopened_and_routed(l
         page.get_by_test_id("lc-qualify").click()
         expect(status).to_have_text("Qualified")
         expect(page.get_by_test_id("lead-status")).to_have_text(["Qualified"])
+        expect(page.get_by_test_id("timeline-summary")).to_contain_text("· Qualified")
         page.get_by_test_id("lc-assignee").fill("ana")
         page.get_by_test_id("lc-assign").click()
         expect(result).to_have_text("Assigned to ana.")
