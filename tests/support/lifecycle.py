@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from tests.support.events import claims, http_event, json_body
+from tests.support.leads import ReadApi
 
 QUALIFIED, ROUTED, DISMISSED = "SocialLeadQualified", "SocialLeadRouted", "SocialLeadDismissed"
 
@@ -56,14 +57,7 @@ class LeadUpdates:
         self.update, self.query, self.context = update, query, context
 
     def get(self, lead_id: str, *, workspace: str = "ws-1") -> Answer:
-        event = http_event(
-            "GET",
-            f"/social-leads/{lead_id}",
-            route="/social-leads/{lead_id}",
-            path_parameters={"lead_id": lead_id},
-            jwt_claims=claims(workspace=workspace),
-        )
-        return _answer(self.query.lambda_handler(event, self.context))
+        return _answer(ReadApi(self.query, self.context).get(f"/social-leads/{lead_id}", workspace=workspace))
 
     def etag(self, lead_id: str, *, workspace: str = "ws-1") -> str:
         answer = self.get(lead_id, workspace=workspace)
