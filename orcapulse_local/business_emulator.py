@@ -21,7 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from orcapulse_local import config
-from orcapulse_local.business_state import ENDPOINTS, PREFIX, BusinessState
+from orcapulse_local.business_state import ENDPOINTS, PREFIX, BusinessState, listed_message
 from orcapulse_local.tiktok_state import Account
 from orcapulse_local.webhook_events import event_content, person_id
 
@@ -116,29 +116,10 @@ class BusinessEmulator:
         ``im_receive_msg`` content TikTok delivers for it."""
         content = event_content("dm", business_id, text, author=author)
         business = self.state.accounts[business_id]
-        self.state.add_message(
-            business_id,
-            str(content["conversation_id"]),
-            {
-                "sender": content["from"],
-                "recipient": business["username"],
-                "conversation_id": content["conversation_id"],
-                "message_id": content["message_id"],
-                "timestamp": content["timestamp"],
-                "message_type": "TEXT",
-                "text": {"body": text},
-                "from_user": {
-                    "role": "PERSONAL_ACCOUNT",
-                    "id": content["from_user"]["id"],
-                    "display_name": content["from"],
-                },
-                "to_user": {
-                    "role": "BUSINESS_ACCOUNT",
-                    "id": business_id,
-                    "display_name": business["display_name"],
-                },
-            },
+        listed = listed_message(
+            business_id, content, username=business["username"], display_name=business["display_name"]
         )
+        self.state.add_message(business_id, str(content["conversation_id"]), listed)
         return content
 
     def callback_url(self, kind: str) -> str | None:

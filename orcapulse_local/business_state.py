@@ -45,6 +45,30 @@ CONVERSATION_TYPES = ("STRANGER", "SINGLE")
 Answer = dict[str, Any]
 
 
+def listed_message(
+    business_id: str, content: dict[str, Any], *, username: str, display_name: str
+) -> dict[str, Any]:
+    """How ``business/message/content/list/`` shows the message an ``im_receive_msg`` delivery with
+    ``content`` announces to the account ``business_id`` (``username``, ``display_name``): the
+    webhook's ``from`` is the list's ``sender``, its ``from_user`` the person's participant object."""
+    text = content.get("text")
+    return {
+        "sender": content.get("from"),
+        "recipient": username,
+        "conversation_id": content["conversation_id"],
+        "message_id": str(content["message_id"]),
+        "timestamp": content["timestamp"],
+        "message_type": str(content.get("type") or "text").upper(),
+        **({"text": text} if isinstance(text, dict) else {}),
+        "from_user": {
+            "role": "PERSONAL_ACCOUNT",
+            "id": (content.get("from_user") or {}).get("id"),
+            "display_name": content.get("from"),
+        },
+        "to_user": {"role": "BUSINESS_ACCOUNT", "id": business_id, "display_name": display_name},
+    }
+
+
 def request_id() -> str:
     return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(12).upper()
 

@@ -414,6 +414,10 @@ def test_the_demo_command_tells_the_story_against_a_running_stack(live):
         "6. List and filter the people, open a timeline",
         "7. The event bus: each person once, each later interaction once",
         "8. Disconnect",
+        "9. Connect a TikTok business account",
+        "10. A business DM and a business comment from one person: one lead",
+        "11. TikTok drops a comment's webhook; the catch-up finds it",
+        "12. Disconnect the business account",
         "Done:",
     ):
         assert step in done.stdout

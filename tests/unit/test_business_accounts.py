@@ -419,7 +419,7 @@ def test_catch_up_calls_per_integration(connected, aws, business, capsys):
     tiktok_calls = sorted(business.requests)
     aws_ops = sorted(f"{s}.{o}" for s, o in log.calls)
     print(f"\ncatch-up, 2 videos x 1 new comment: TikTok {tiktok_calls}; AWS {aws_ops}")
-    assert tiktok_calls == ["comments", "comments", "videos"]
+    assert tiktok_calls == ["comments", "comments", "conversations", "conversations", "videos"]
     # The Business app, the person key (lead ids), the integration's tokens.
     assert aws_ops.count("secretsmanager.GetSecretValue") == 3
     assert aws_ops.count("dynamodb.Query") == 3  # by_catchup, then by_open_id per comment
