@@ -22,6 +22,7 @@ from unittest import mock
 import responses
 
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.connect import approve, callback, redirect_query
 from tests.support.deployment import CONTEXT, FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
@@ -51,6 +52,7 @@ class Env:
     tiktok: TikTokFake
     functions: Functions
     context: Any
+    business: BusinessFake
 
     @property
     def state(self) -> TikTokState:
@@ -75,9 +77,19 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
 
     state = state or new_state()
     functions = Functions("faults")
-    with aws_environment(state) as aws, responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    business = BusinessState(issued=state.issued)  # what it issues is checked for leaks too
+    with (
+        aws_environment(state, business) as aws,
+        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
+    ):
         try:
-            yield Env(aws=aws, tiktok=TikTokFake(state, mock), functions=functions, context=LambdaContext())
+            yield Env(
+                aws=aws,
+                tiktok=TikTokFake(state, mock),
+                functions=functions,
+                context=LambdaContext(),
+                business=BusinessFake(business, mock),
+            )
         finally:
             functions.close()
 
@@ -223,7 +235,7 @@ class Scenario(abc.ABC):
     def record(
         self, env: Env, ctx: Any, *, fail_at: int | None = None, fault: str | None = None
     ) -> tuple[Outcome, ExternalCalls]:
-        with external_calls(env.tiktok, fail_at=fail_at, fault=fault) as calls:
+        with external_calls(env.tiktok, fail_at=fail_at, fault=fault, business=env.business) as calls:
             outcome = self.run(env, ctx)
         if isinstance(ctx, dict):
             ctx["injected"] = calls.injected
@@ -298,6 +310,7 @@ class Disconnect(Scenario):
         "secretsmanager.GetSecretValue(token secret)": (200, "revoked"),
         "tiktok.revoke": (200, "not_revoked"),
     }
+    revoke_label = "tiktok.revoke"
 
     def setup(self, env: Env) -> dict[str, Any]:
         integration_id = connected(env, WORKSPACES[0])
@@ -333,7 +346,7 @@ class Disconnect(Scenario):
         if outcome.status == 200:
             assert records(env) == {}
             assert env.aws.token_secrets() == {}
-            if outcome.detail == "revoked" or not _lost_at(ctx, "tiktok.revoke"):
+            if outcome.detail == "revoked" or not _lost_at(ctx, self.revoke_label):
                 # A revoke whose answer was lost may have worked: "not revoked" is all we know.
                 assert self._revoked_at_tiktok(env, ctx) == (outcome.detail == "revoked")
         elif not _lost_at(ctx, "dynamodb.DeleteItem(IntegrationsTable)"):
@@ -529,6 +542,10 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s for s in (ConnectCallback(), Disconnect(), AcceptedWebhook(), TokenRefresh())
 }
+# The business account paths (DESIGN §8) build on the scenarios above.
+from tests.faults.business_scenarios import BUSINESS_SCENARIOS  # noqa: E402
+
+SCENARIOS.update({s.name: s for s in BUSINESS_SCENARIOS})
 
 
 def record_baseline(scenario: Scenario) -> list[Call]:
