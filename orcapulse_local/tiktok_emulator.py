@@ -163,7 +163,7 @@ class TikTokEmulator:
         """Build, sign and deliver an event of ``kind`` (comment, dm, high_intent, removed) to the
         webhook URL; ``author`` names who wrote it (the same author is the same person). For a
         business account, comments and DMs are listed by its Business API too; ``hold`` lists a
-        comment without delivering it (a webhook TikTok dropped)."""
+        comment without delivering it (a webhook TikTok dropped; redelivering it is a late webhook)."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"event must be one of {', '.join(EVENT_KINDS)}")
         open_id = open_id or self.last_authorized or next(iter(self.state.accounts))
@@ -179,7 +179,11 @@ class TikTokEmulator:
             content = event_content(kind, open_id, text, author=author or None)
         body = (self.business.state if business else self.state).envelope(EVENT_KINDS[kind], open_id, content)
         delivery = Delivery(id=secrets.token_hex(6), event=EVENT_KINDS[kind], open_id=open_id, body=body)
-        return delivery if hold else self._deliver(delivery)
+        if hold:  # kept, so a late delivery can be sent with /redeliver
+            with self._lock:
+                self.deliveries[delivery.id] = delivery
+            return delivery
+        return self._deliver(delivery)
 
     def redeliver(self, delivery_id: str) -> Delivery:
         """Send a past delivery's exact body again, freshly signed, as TikTok's retries do."""

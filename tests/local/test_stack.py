@@ -135,8 +135,13 @@ def test_public_routes_skip_the_authorizer_and_a_token_without_workspace_is_403(
 
 
 # -- the story ---------------------------------------------------------------------------------------------
-def connect(live: LocalStack, token: str, open_id: str) -> str:
-    start = requests.get(live.api_url + "/integrations/tiktok/oauth/start", headers=auth(token), timeout=30)
+def connect(live: LocalStack, token: str, open_id: str, account_type: str = "personal") -> str:
+    start = requests.get(
+        live.api_url + "/integrations/tiktok/oauth/start",
+        params={"account_type": account_type},
+        headers=auth(token),
+        timeout=30,
+    )
     assert start.status_code == 200
     authorize = start.json()["authorize_url"]
     assert authorize.startswith(live.tiktok_url + "/v2/auth/authorize/?")
