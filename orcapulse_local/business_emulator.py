@@ -122,6 +122,22 @@ class BusinessEmulator:
         self.state.add_message(business_id, str(content["conversation_id"]), listed)
         return content
 
+    def fault_control(self, endpoint: str, doc: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """``/local/faults`` for ``business.<endpoint>``: its next ``times`` calls answer TikTok's
+        error ``code`` (HTTP 200; 40100, a rate limit, by default) or, with ``timeout``, never."""
+        if endpoint not in ENDPOINTS:
+            names = ", ".join(f"business.{e}" for e in ENDPOINTS)
+            return 400, {"error": "invalid_request", "message": f"endpoint must be one of {names}"}
+        try:
+            times, code = int(doc.get("times", 1)), int(doc.get("code", 40100))
+        except (TypeError, ValueError) as exc:
+            return 400, {"error": "invalid_request", "message": str(exc)}
+        if doc.get("timeout"):
+            self.state.timeout_next(endpoint, times)
+        else:
+            self.state.fail_next(endpoint, code, str(doc.get("message") or "Injected by the emulator"), times)
+        return 200, {"endpoint": f"business.{endpoint}", "pending": len(self.state.faults[endpoint])}
+
     def callback_url(self, kind: str) -> str | None:
         """Where TikTok delivers ``kind`` for the app: what ``business/webhook/update/`` registered."""
         with self.state.lock:

@@ -17,7 +17,7 @@ Local controls (never part of TikTok's API; JSON only, so no cross-site form rea
 URL; an optional ``author`` writes as that person; ``hold`` lists a business comment without
 delivering it), ``POST /local/webhooks/{id}/redeliver`` (the
 same delivery again, as TikTok's at-least-once retries do) and ``POST /local/faults`` (make the
-next calls of an endpoint fail)."""
+next calls of an endpoint fail; ``business.<endpoint>`` for the Business API)."""
 
 from __future__ import annotations
 
@@ -328,6 +328,8 @@ class TikTokEmulator:
 
     def _on_faults(self, doc: dict[str, Any]) -> Response:
         endpoint = str(doc.get("endpoint", ""))
+        if endpoint.startswith("business."):
+            return _json(*self.business.fault_control(endpoint.removeprefix("business."), doc))
         try:
             if endpoint not in ENDPOINTS:
                 raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 from orcapulse_tiktok.tiktok.business_client import BusinessClient
-from orcapulse_tiktok.tiktok.client import TikTokGrantError, TikTokRequestError
+from orcapulse_tiktok.tiktok.client import TikTokGrantError, TikTokRequestError, TikTokTransientError
 from orcapulse_tiktok.tiktok.credentials import AppCredentials
 
 from orcapulse_local.config import LOCAL_BUSINESS_APP_ID, LOCAL_BUSINESS_APP_SECRET
@@ -149,6 +149,23 @@ def test_lists_page_with_cursors_and_deliveries_are_signed_by_the_business_app(e
     assert (message["message_id"], message["sender"]) == (content["message_id"], "reef.fan")
     assert message["text"] == {"body": "Group booking?"}
     assert message["from_user"]["role"] == "PERSONAL_ACCOUNT"
+
+
+def test_business_faults_answer_tiktok_error_codes(emulator):
+    control = emulator.url + "/local/faults"
+    done = requests.post(
+        control, json={"endpoint": "business.profile", "code": 40100, "times": 3}, timeout=10
+    )
+    assert done.json() == {"endpoint": "business.profile", "pending": 3}
+    client = BusinessClient(emulator.url, sleep=lambda _s: None)
+    token = client.exchange_code(APP, code=business_code(emulator), redirect_uri=REDIRECT).access_token
+    with pytest.raises(TikTokTransientError) as limited:  # retried with backoff, then given up
+        client.profile(token, BUSINESS_ID)
+    assert limited.value.code == "40100"
+    assert emulator.business.state.calls["profile"] == 3
+    assert client.profile(token, BUSINESS_ID).display_name == "Orca Outfitters"
+    wrong = requests.post(control, json={"endpoint": "business.nope"}, timeout=10)
+    assert wrong.status_code == 400
 
 
 def test_only_a_business_comment_can_be_held(emulator):
