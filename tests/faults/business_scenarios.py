@@ -22,8 +22,8 @@ from tests.faults.harness import (
     cold_container,
     records,
 )
-from tests.support.connect import START_PATH, callback
-from tests.support.events import claims, http_event, json_body
+from tests.support.connect import approve_business as approve_business_as
+from tests.support.connect import callback
 from tests.support.webhooks import interaction_items, lead_items, message_content
 
 BUSINESS_ID = "biz-open-id-fault"
@@ -32,16 +32,7 @@ VIDEO = "7300000000000000501"
 
 def approve_business(env: Env, workspace: str) -> dict[str, str]:
     """OAuth start with ``account_type=business``, then consent at TikTok as ``BUSINESS_ID``."""
-    started = env.invoke(
-        "oauth_start",
-        http_event(
-            "GET",
-            START_PATH,
-            jwt_claims=claims(user="user-1", workspace=workspace),
-            query={"account_type": "business"},
-        ),
-    )
-    return env.business.approve(json_body(started)["authorize_url"], BUSINESS_ID)
+    return approve_business_as(env.functions, env.context, env.business, BUSINESS_ID, workspace=workspace)
 
 
 def connected_business(env: Env, workspace: str) -> str:
@@ -71,31 +62,24 @@ class BusinessCallback(ConnectCallback):
         "business.profile": (302, "profile_fetch_failed"),
     }
 
+    token_label = "business.token"
+
     def _approve(self, env: Env) -> dict[str, Any]:
         cold_container()
         params = approve_business(env, WORKSPACES[0])
         cold_container()
-        return {"params": params, "tokens_before": set(env.business.state.access_tokens)}
+        return {"params": params, "tokens_before": set(self._tokens(env))}
 
-    def after_fault(self, env: Env, ctx: dict[str, Any], outcome: Outcome) -> None:
-        self._check_redirect(outcome)
-        assert_storage_clean(env)
-        if outcome.detail != "connected":
-            assert records(env) == {}, "a failed callback stored an integration"
-            tokens = env.business.state.access_tokens
-            # Tokens whose answer was lost never reached the product: they expire at TikTok.
-            obtained = set() if _lost_at(ctx, "business.token") else set(tokens) - ctx["tokens_before"]
-            alive = [t for t in obtained if not tokens[t].get("revoked")]
-            assert not alive, "a failed business callback left a live token at TikTok"
+    def _tokens(self, env: Env) -> dict[str, dict[str, Any]]:
+        return env.business.state.access_tokens
+
+    def _live(self, env: Env, tokens: dict[str, Any]) -> bool:
+        return business_live(env, tokens)
 
     def after_rerun(self, env: Env, ctx: dict[str, Any], first: Outcome, again: Outcome) -> None:
-        self._check_redirect(again)
-        assert again.detail == "connected", again
-        assert_storage_clean(env)
-        [(integration_id, item)] = records(env).items()
-        assert again.extra["integration_id"] == integration_id
-        assert (item["status"]["S"], item["account_type"]["S"]) == ("active", "business")
-        assert business_live(env, env.aws.token_secrets()[integration_id])
+        super().after_rerun(env, ctx, first, again)
+        [item] = records(env).values()
+        assert item["account_type"]["S"] == "business"
 
 
 class BusinessRevoke(Disconnect):

@@ -252,15 +252,23 @@ class ConnectCallback(Scenario):
         "tiktok.user_info": (302, "profile_fetch_failed"),
     }
     default = (302, "internal_error")
+    token_label = "tiktok.token"  # the code exchange
 
     def setup(self, env: Env) -> dict[str, Any]:
         return self._approve(env)
+
+    def _tokens(self, env: Env) -> dict[str, dict[str, Any]]:
+        """The access tokens TikTok has issued for the app this callback completes."""
+        return env.state.access_tokens
+
+    def _live(self, env: Env, tokens: dict[str, Any]) -> bool:
+        return live_at_tiktok(env, tokens)
 
     def _approve(self, env: Env) -> dict[str, Any]:
         cold_container()
         params = approve(env.functions, env.context, env.tiktok, workspace=WORKSPACES[0], open_id=OPEN_ID)
         cold_container()
-        return {"params": params, "tokens_before": set(env.state.access_tokens)}
+        return {"params": params, "tokens_before": set(self._tokens(env))}
 
     def run(self, env: Env, ctx: dict[str, Any]) -> Outcome:
         return callback_outcome(callback(env.functions, env.context, ctx["params"]))
@@ -278,12 +286,12 @@ class ConnectCallback(Scenario):
         if outcome.detail != "connected":
             assert records(env) == {}, "a failed callback stored an integration"
             # A token the failed callback obtained is revoked, so nothing usable is left anywhere.
-            obtained = set(env.state.access_tokens) - ctx["tokens_before"]
-            if _lost_at(ctx, "tiktok.token"):
+            obtained = set(self._tokens(env)) - ctx["tokens_before"]
+            if _lost_at(ctx, self.token_label):
                 # TikTok issued tokens whose answer never arrived: the product never held them and
                 # cannot revoke them (docs/THREATS.md); they expire at TikTok on their own.
                 obtained = set()
-            alive = [t for t in obtained if not env.state.access_tokens[t]["revoked"]]
+            alive = [t for t in obtained if not self._tokens(env)[t].get("revoked")]
             assert not alive, "a failed callback left a live token at TikTok"
 
     def rerun(self, env: Env, ctx: dict[str, Any], first: Outcome) -> Outcome:
@@ -298,7 +306,7 @@ class ConnectCallback(Scenario):
         assert again.extra["integration_id"] == integration_id
         assert item["status"]["S"] == "active"
         assert item["workspace_id"]["S"] == WORKSPACES[0]
-        assert live_at_tiktok(env, env.aws.token_secrets()[integration_id])
+        assert self._live(env, env.aws.token_secrets()[integration_id])
 
 
 class Disconnect(Scenario):

@@ -18,6 +18,7 @@ from orcapulse_tiktok import business_catchup, clock, tokens
 from orcapulse_tiktok.models.integration import integrations
 
 from tests.support.business_fake import BusinessFake, BusinessState
+from tests.support.connect import approve_business
 from tests.support.events import claims, http_event, json_body
 from tests.support.faults import aws_calls
 from tests.support.webhooks import Webhook, comment_content, lead_items, message_content
@@ -47,9 +48,9 @@ def callback(load_function, lambda_context, params: dict[str, str]) -> dict[str,
 
 
 def connect_business(load_function, lambda_context, business: BusinessFake, **approve: Any) -> dict[str, str]:
-    started = start(load_function, lambda_context, {"account_type": "business"})
-    assert started["statusCode"] == 200, started
-    params = business.approve(json_body(started)["authorize_url"], BUSINESS_ID, **approve)
+    params = approve_business(
+        load_function, lambda_context, business, BUSINESS_ID, workspace=WORKSPACE, **approve
+    )
     return callback(load_function, lambda_context, params)
 
 
