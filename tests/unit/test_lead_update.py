@@ -263,7 +263,9 @@ def test_the_history_keeps_the_newest_changes(api, lead, monkeypatch):
     assert [h["to"] for h in history] == [["l2"], ["l3"], ["l4"]]
 
 
-@pytest.mark.parametrize("content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"])
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]
+)
 def test_a_body_declared_as_anything_but_json_is_415(api, lead, content_type):
     from tests.support.lifecycle import patch_event
 
