@@ -274,6 +274,7 @@ def test_a_person_is_qualified_assigned_labelled_dismissed_reopened_and_routed(l
         page.get_by_role("button", name="Sign in").click()
         page.get_by_test_id("connect").click()
         _approve(page, live, shop.open_id)
+        expect(page.get_by_test_id("banner")).to_contain_text("TikTok account connected: Lifecycle Shop")
         _send(page, shop.open_id, "comment", "Do you ship to Porto?", author="porto.buyer")
         expect(page.get_by_test_id("lead-count")).to_have_text(["1"])
         page.get_by_test_id("lead-person").first.click()

@@ -78,7 +78,8 @@ def test_a_decision_applies_by_pipeline_with_its_reason_score_and_route(api, dec
     ]
     events = bus.received()
     assert [e["detail-type"] for e in events] == ["SocialLeadUpdated", "SocialLeadUpdated"]
-    assert [e["detail"]["by"] for e in events] == ["pipeline", "pipeline"]
+    assert [e["detail"]["change"]["by"] for e in events] == ["pipeline", "pipeline"]
+    assert events[-1]["detail"]["status"] == "routed"
 
 
 def test_a_decision_delivered_twice_applies_once(api, decide, lead, bus, emitted):

@@ -245,9 +245,11 @@ def test_each_change_is_announced_once_from_the_stream(api, lead, bus):
     assert [e["detail-type"] for e in events] == ["SocialLeadUpdated", "SocialLeadUpdated"]
     first = events[0]["detail"]
     assert first["event_id"] == f"{lead}:v{answer.body['version']}"
-    assert (first["status"], first["labels"], first["by"]) == ("qualified", ["vip"], "user-ana")
-    assert [c["field"] for c in first["changes"]] == ["status", "labels"]
-    assert events[1]["detail"]["changes"][0]["to"] == "user-bo"
+    assert (first["status"], first["labels"], first["lead_id"]) == ("qualified", ["vip"], lead)
+    assert (first["change"]["kind"], first["change"]["by"]) == ("lifecycle", "user-ana")
+    assert [c["field"] for c in first["change"]["changes"]] == ["status", "labels"]
+    assert events[1]["detail"]["change"]["changes"][0]["to"] == "user-bo"
+    assert events[1]["detail"]["assignee"] == "user-bo"
     # A new interaction afterwards is activity, not another update.
     person(capture("orca.fan"))
     assert [e["detail-type"] for e in bus.received()] == ["SocialLeadActivity"]

@@ -7,8 +7,8 @@ the on-failure queue (alarmed). This function turns lead records into events:
 - a new lead (INSERT) → ``SocialLeadCaptured``: the lead, and its first interaction;
 - a lead whose ``interaction_count`` grew → ``SocialLeadActivity``: lead id, version and the
   interaction that write applied (``applied``);
-- a lifecycle change (a PATCH, a pipeline decision: ``applied.change`` is ``lifecycle`` and names
-  the version it made) → ``SocialLeadUpdated``: the lead's lifecycle fields and the changes;
+- a lifecycle change (a PATCH, a pipeline decision: ``applied.kind`` is ``lifecycle`` and names
+  the version it made) → ``SocialLeadUpdated``: the lead, and the change (who, which fields);
 - anything else (a high-intent flag, a source state, a write of the leads migration) → nothing.
 
 Every event carries ``detail.event_id`` (``<lead_id>:v<version>``): the same record delivered
@@ -58,30 +58,16 @@ def activity_detail(lead: Lead) -> dict[str, Any]:
 
 
 def updated_detail(lead: Lead) -> dict[str, Any]:
-    """``SocialLeadUpdated``: which lead, at which version, its lifecycle fields now, and the
-    changes (history entries) this version made."""
-    applied = _applied(lead)
-    return {
-        "event_id": event_id(lead),
-        "lead_id": lead.lead_id,
-        "workspace_id": lead.workspace_id,
-        "integration_id": lead.integration_id,
-        "version": int(lead.version or 0),
-        "status": lead.status,
-        "assignee": lead.assignee,
-        "labels": list(lead.labels or []),
-        "by": applied.get("by"),
-        "changes": list(applied.get("changes") or []),
-    }
+    """``SocialLeadUpdated``: the lead as it is now, its event id, and ``change``, the descriptor of
+    the write (``kind`` ``lifecycle``: ``by`` and ``changes``, the history entries it added)."""
+    return {**lead.to_public(), "event_id": event_id(lead), "change": _applied(lead)}
 
 
 def _lifecycle_write(lead: Lead) -> bool:
     # The descriptor stays on the lead until the next write replaces it: only the write that made
     # the version it names is the change (a later high-intent flag bumps the version, not this).
     applied = _applied(lead)
-    return applied.get("change") == "lifecycle" and int(applied.get("version") or -1) == int(
-        lead.version or 0
-    )
+    return applied.get("kind") == "lifecycle" and int(applied.get("version") or -1) == int(lead.version or 0)
 
 
 def _applied(lead: Lead) -> dict[str, Any]:

@@ -35,7 +35,7 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "routed": frozenset(),
 }
 HISTORY_LIMIT = 100  # the newest changes kept on the lead; the bus has every one
-LIFECYCLE = "lifecycle"  # the ``applied.change`` of a lifecycle write
+LIFECYCLE = "lifecycle"  # the ``applied.kind`` of a lifecycle write
 PIPELINE = "pipeline"  # ``by`` of the pipeline's changes
 
 
@@ -104,7 +104,7 @@ def lifecycle_write(
     entries = history_entries(edits, at=clock.iso(at_ms / 1000), by=by, reason=reason)
     history = [dict(entry) for entry in lead.history or []] + entries
     version = int(lead.version or 0) + 1
-    applied: dict[str, Any] = {"change": LIFECYCLE, "version": version, "by": by, "changes": entries}
+    applied: dict[str, Any] = {"kind": LIFECYCLE, "version": version, "by": by, "changes": entries}
     changes: dict[str, Any] = {e.field: e.after for e in edits}
     changes.update(extra or {})
     changes.update(history=history[-HISTORY_LIMIT:], lifecycle_ms=at_ms, applied=applied)
