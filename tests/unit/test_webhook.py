@@ -74,6 +74,9 @@ def test_comment_insert_creates_a_person_with_one_interaction(webhook, alpha, aw
         "labels": [],
         "contact": None,
         "version": 1,
+        "history": [],
+        "score": None,
+        "route": None,
     }
     assert lead["created_at"].endswith("Z")
     [interaction] = stored_interactions(aws)
