@@ -157,8 +157,8 @@ def _apply(event: WebhookEvent, target: Target) -> Applied:
 
 def _record(capture: Capture) -> Applied:
     result = record(capture)
-    if result.outcome == DUPLICATE:
-        return Applied(DUPLICATE)
+    if result.outcome in (DUPLICATE, IGNORED):  # ignored: older than its person's erasure
+        return Applied(result.outcome)
     return Applied(ACCEPTED, active_at=clock.now(), created=result.created_lead)
 
 

@@ -9,6 +9,8 @@ class DomainError(Exception):
 
     status: int = 500
     code: str = "internal_error"
+    # More fields of the error object, beyond code and message (``lead_merged``: ``merged_into``).
+    details: dict[str, str] | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)

@@ -48,6 +48,10 @@ def make_resolver(*, enable_validation: bool = False, require_caller: bool = Fal
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response[str]:
         note_failure(exc)
+        if exc.details:
+            return json_response(
+                exc.status, {"error": {"code": exc.code, "message": exc.message, **exc.details}}
+            )
         return error_response(exc.status, exc.code, exc.message)
 
     @app.not_found
