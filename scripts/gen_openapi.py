@@ -1,5 +1,6 @@
-"""Generate the read API's OpenAPI document (docs/openapi.json) from the leads_query function's
-resolver: its routes, typed query parameters and documented response models.
+"""Generate the API's OpenAPI document (docs/openapi.json) from the leads_query function's resolver
+(its routes, typed query parameters and documented response models), joined by the routes of the
+lead merge and erasure functions.
 
     make openapi                         # rewrite docs/openapi.json
     PYTHONPATH=.:layers/common python scripts/gen_openapi.py --check   # fail if it drifted
@@ -20,6 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "openapi.json"
 HANDLER = ROOT / "functions" / "leads_query" / "app.py"
+# The write routes' functions: their routes join the read API's document.
+MORE_HANDLERS = (ROOT / "functions" / "lead_merge" / "app.py", ROOT / "functions" / "lead_erase" / "app.py")
 TITLE = "OrcaPulse social leads read API"
 DESCRIPTION = (
     "Social leads, integrations and platform configuration of the caller's workspace. Every route "
@@ -29,9 +32,9 @@ DESCRIPTION = (
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
-def _load_resolver() -> Any:
-    name = "openapi_leads_query_app"
-    spec = importlib.util.spec_from_file_location(name, HANDLER)
+def _load_resolver(handler: Path = HANDLER) -> Any:
+    name = f"openapi_{handler.parent.name}_app"
+    spec = importlib.util.spec_from_file_location(name, handler)
     assert spec
     assert spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -50,9 +53,31 @@ def _version() -> str:
 
 def document() -> dict[str, Any]:
     """The OpenAPI document of the read API, as a JSON-ready dict."""
+    doc = _document(_load_resolver())
+    for handler in MORE_HANDLERS:
+        more = _document(_load_resolver(handler))
+        for route, operations in more["paths"].items():
+            doc["paths"].setdefault(route, {}).update(operations)
+        doc.setdefault("components", {}).setdefault("schemas", {}).update(
+            more.get("components", {}).get("schemas", {})
+        )
+    for path in doc["paths"].values():
+        for operation in path.values():
+            operation["responses"].pop("422", None)
+            # A 204 has no body, whatever the handler's return annotation made Powertools infer.
+            operation["responses"].get("204", {}).pop("content", None)
+    text = json.dumps(doc["paths"])
+    schemas = doc.get("components", {}).get("schemas", {})
+    for name in _VALIDATION_SCHEMAS:
+        if f"#/components/schemas/{name}" not in text:
+            schemas.pop(name, None)
+    return doc
+
+
+def _document(app: Any) -> dict[str, Any]:
+    """One resolver's own document."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    app = _load_resolver()
     doc: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title=TITLE,
@@ -67,14 +92,6 @@ def document() -> dict[str, Any]:
             security=[{"UserJwt": []}],
         )
     )
-    for path in doc["paths"].values():
-        for operation in path.values():
-            operation["responses"].pop("422", None)
-    text = json.dumps(doc["paths"])
-    schemas = doc.get("components", {}).get("schemas", {})
-    for name in _VALIDATION_SCHEMAS:
-        if f"#/components/schemas/{name}" not in text:
-            schemas.pop(name, None)
     return doc
 
 

@@ -526,8 +526,12 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
     return ctx.get("fault") == LOST and injected is not None and injected.label == label
 
 
+# Lead merge and erasure live in their own module (it builds on the classes above).
+from tests.faults.merge_erase import EraseLead, MergeLeads  # noqa: E402
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (ConnectCallback(), Disconnect(), AcceptedWebhook(), TokenRefresh())
+    s.name: s
+    for s in (ConnectCallback(), Disconnect(), AcceptedWebhook(), TokenRefresh(), MergeLeads(), EraseLead())
 }
 
 
