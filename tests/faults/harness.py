@@ -1,5 +1,5 @@
-"""The four success paths of the fault matrix — connect callback, disconnect, accepted webhook,
-token refresh — each as a scenario: how to set it up, run it, what answer each failed call must
+"""The success paths of the fault matrix — connect callback, disconnect, accepted webhook, token
+refresh, and (``merge_erase.py``) lead merge and erasure — each as a scenario: how to set it up, run it, what answer each failed call must
 produce, which invariants hold after a fault and after the clean retry.
 
 A scenario runs against moto and the stateful TikTok fake, through the functions' own handlers

@@ -11,9 +11,10 @@ Two ways to seed, producing the same items:
   25 at a time). That is how the cost tests and ``bench/leads_paging`` seed thousands of leads.
   ``test_leads_seeding`` checks that both ways store identical items.
 
-Lifecycle fields (status, assignee, labels) and merges have no write path in the product yet, so
-``set_lifecycle`` and ``mark_merged`` change a stored lead with one raw UpdateItem, bumping its
-``version`` as DESIGN §9 says every change does.
+Lifecycle fields (status, assignee, labels) have no write path in the product yet, so
+``set_lifecycle`` changes a stored lead with one raw UpdateItem, bumping its ``version`` as DESIGN
+§9 says every change does. ``mark_merged`` is what a merge's first step does to a source (the
+merge route, ``orcapulse_tiktok.merge``, also moves its interactions), for read-side tests.
 """
 
 from __future__ import annotations
