@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from orcapulse_tiktok.http import current_caller, json_response, make_resolver
+from orcapulse_tiktok.http import current_caller, json_response, make_resolver, refuse_non_json
 from orcapulse_tiktok.merge import merge
 from orcapulse_tiktok.observability import logger, metrics, tracer
 from orcapulse_tiktok.schemas import MergedLeadOut, MergeIn, error_responses, json_content
@@ -27,7 +27,7 @@ app = make_resolver(enable_validation=True, require_caller=True)
     tags=["social-leads"],
     responses={
         200: json_content(MergedLeadOut, "The lead after the merge, with every interaction"),
-        **error_responses(400, 401, 403, 404, 409, 503),
+        **error_responses(400, 401, 403, 404, 409, 415, 503),
     },
 )
 def merge_social_leads(lead_id: str, body: Annotated[MergeIn, Body()]) -> Response[str]:
@@ -42,4 +42,4 @@ def merge_social_leads(lead_id: str, body: Annotated[MergeIn, Body()]) -> Respon
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return refuse_non_json(event) or app.resolve(event, context)

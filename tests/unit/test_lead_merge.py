@@ -16,7 +16,7 @@ from orcapulse_tiktok.errors import TransientError
 from tests.support.aws_calls import one_at_a_time
 from tests.support.events import json_body
 from tests.support.leads import ReadApi, capture, integration_of, person, record, stored_leads
-from tests.support.lifecycle import LeadWrites
+from tests.support.lifecycle import LeadWrites, merge_event
 from tests.support.webhooks import interaction_items
 
 BASE = 1_790_000_000_000
@@ -223,3 +223,21 @@ def test_three_leads_merge_while_their_people_keep_writing(writes, aws, bus):
     assert lead.counted == {i["interaction_id"]["S"][3:15] for i in live}
     assert int(lead.last_activity_ms) == BASE + 500_000
     assert people.lead_id_for(integration_of("ws-1"), people.handle_key("kim")) == target
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]
+)
+def test_a_body_not_declared_as_json_is_415_and_changes_nothing(
+    load_function, lambda_context, aws, content_type
+):
+    target, b, _ = _three_people()
+    before = _snapshot(aws)
+    event = merge_event(target, {"lead_ids": [b]})
+    event["headers"]["content-type"] = content_type
+    response = load_function("lead_merge").lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 415
+    assert json_body(response)["error"]["code"] == "unsupported_media_type"
+    assert _snapshot(aws) == before
+    event["headers"]["content-type"] = "application/json; charset=utf-8"
+    assert load_function("lead_merge").lambda_handler(event, lambda_context)["statusCode"] == 200

@@ -44,6 +44,11 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TransientError(DomainError):
     """A dependency failed in a way that a retry may fix (throttling, timeout, 5xx)."""
 

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.errors import DomainError, Forbidden, Unauthorized
-from orcapulse_tiktok.proxy import NO_STORE, error_body, note_failure
+from orcapulse_tiktok.errors import DomainError, Forbidden, Unauthorized, UnsupportedMediaType
+from orcapulse_tiktok.proxy import NO_STORE, error_body, error_result, note_failure
 
 MAX_CLAIM_LENGTH = 256
 
@@ -115,3 +115,15 @@ def caller_from_event(event: APIGatewayProxyEventV2) -> Caller:
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
     """The caller of the request ``app`` is resolving."""
     return caller_from_event(app.current_event)
+
+
+def refuse_non_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The 415 answer for a request whose body is declared as anything but JSON, else ``None``.
+    Checked before the resolver runs: its body validation would parse a form body and fail on a
+    malformed one (a multipart type without a boundary) with a 500."""
+    headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
+    declared = next((str(v) for k, v in (headers or {}).items() if str(k).lower() == "content-type"), "")
+    media = declared.split(";", 1)[0].strip().lower()
+    if not media or media == "application/json" or media.endswith("+json"):
+        return None
+    return error_result(UnsupportedMediaType("The body must be JSON (Content-Type: application/json)"))

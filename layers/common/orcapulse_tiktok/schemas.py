@@ -275,6 +275,7 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         403: "The token carries no workspace",
         404: "Not found in the caller's workspace",
         409: "The change conflicts with the lead's state (see the error code)",
+        415: "The body is not declared as JSON",
         503: "A dependency is temporarily unavailable; retry",
     }
     out = {status: json_content(ErrorBody, meaning[status]) for status in statuses}
@@ -302,6 +303,7 @@ class MergeIn(_Documented):
         min_length=1,
         max_length=MAX_MERGE_SOURCES,
         description="Other leads of the same workspace and integration, distinct, not the target",
+        json_schema_extra={"uniqueItems": True},
     )
 
 
