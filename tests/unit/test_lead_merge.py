@@ -241,3 +241,22 @@ def test_a_body_not_declared_as_json_is_415_and_changes_nothing(
     assert _snapshot(aws) == before
     event["headers"]["content-type"] = "application/json; charset=utf-8"
     assert load_function("lead_merge").lambda_handler(event, lambda_context)["statusCode"] == 200
+
+
+def test_a_comment_deleted_after_its_lead_was_merged_changes_the_moved_interaction(
+    webhook, alpha, writes, api
+):
+    from tests.support.webhooks import NOW_MS, comment_content, status_of
+
+    for comment_id, handle in ((8001, "sam"), (8002, "sam_alt")):
+        content = comment_content(comment_id, unique_identifier=handle, timestamp=NOW_MS + comment_id)
+        assert status_of(webhook.deliver("comment.update", "open-id-alpha", content))[1] == "accepted"
+    target = people.lead_id_for(alpha, people.handle_key("sam"))
+    alt = people.lead_id_for(alpha, people.handle_key("sam_alt"))
+    assert writes.merge(target, [alt])[0] == 200
+    deleted = comment_content(8002, action="delete", unique_identifier="sam_alt", timestamp=NOW_MS + 9000)
+    assert status_of(webhook.deliver("comment.update", "open-id-alpha", deleted)) == (200, "accepted")
+    assert api.interactions(target)[0] == 200
+    _, page = api.interactions(target)
+    states = {i["source_ref"]["comment_id"]: i["source_state"] for i in page["items"]}
+    assert states == {"8001": "present", "8002": "deleted"}

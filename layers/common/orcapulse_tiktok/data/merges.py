@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orcapulse_tiktok.data import faults
 from orcapulse_tiktok.data.leads import _key, _table, _value
-from orcapulse_tiktok.models.lead import INTERACTION_PREFIX, Lead, lead_pk, leads
+from orcapulse_tiktok.models.lead import INTERACTION_PREFIX, Lead, interaction_sk, lead_pk, leads
 
 # What a merged lead keeps: who it was merged into, and nothing of the person (its interactions
 # moved, and the target carries the person's latest message, author and contact).
@@ -162,6 +162,22 @@ def repoint(lead_id: str, was: str, now: str) -> None:
         },
         "repoint merged lead",
     )
+
+
+def moved_to(lead_id: str, interaction_id: str) -> str | None:
+    """Where a merge moved the interaction (its stub's ``moved_to``), or ``None``."""
+    table, name = _table()
+    try:
+        response = table.get_item(
+            TableName=name,
+            Key=_key(lead_id, interaction_sk(interaction_id)),
+            ConsistentRead=True,
+            ProjectionExpression="moved_to",
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise faults.fault("read moved interaction", exc) from None
+    target = response.get("Item", {}).get("moved_to", {}).get("S")
+    return str(target) if target else None
 
 
 def lead_of(raw: dict[str, Any]) -> Lead:
