@@ -35,6 +35,7 @@ from orcapulse_tiktok.errors import BadRequest, DomainError, TransientError
 from orcapulse_tiktok.interactions import copy_to
 from orcapulse_tiktok.leads import get_lead, lead_for_change
 from orcapulse_tiktok.models.lead import Interaction, Lead, interactions, time_key
+from orcapulse_tiktok.models.lead import _plain as plain_map
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.schemas import MAX_MERGE_SOURCES as MAX_SOURCES
 
@@ -142,9 +143,8 @@ def counters(lead: Lead, items: list[Interaction]) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    return {k: v for k, v in (value.as_dict() if hasattr(value, "as_dict") else dict(value)).items() if v}
+    # A map attribute as a plain dict without empty fields, as captures write them.
+    return {k: v for k, v in plain_map(value).items() if v}
 
 
 def _changes(lead: Lead, fields: dict[str, Any]) -> bool:
