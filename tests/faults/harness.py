@@ -22,6 +22,7 @@ from unittest import mock
 import responses
 
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.connect import approve, callback, redirect_query
 from tests.support.deployment import CONTEXT, FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
@@ -51,6 +52,7 @@ class Env:
     tiktok: TikTokFake
     functions: Functions
     context: Any
+    business: BusinessFake
 
     @property
     def state(self) -> TikTokState:
@@ -75,9 +77,19 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
 
     state = state or new_state()
     functions = Functions("faults")
-    with aws_environment(state) as aws, responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    business = BusinessState(issued=state.issued)  # what it issues is checked for leaks too
+    with (
+        aws_environment(state, business) as aws,
+        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
+    ):
         try:
-            yield Env(aws=aws, tiktok=TikTokFake(state, mock), functions=functions, context=LambdaContext())
+            yield Env(
+                aws=aws,
+                tiktok=TikTokFake(state, mock),
+                functions=functions,
+                context=LambdaContext(),
+                business=BusinessFake(business, mock),
+            )
         finally:
             functions.close()
 
@@ -223,7 +235,7 @@ class Scenario(abc.ABC):
     def record(
         self, env: Env, ctx: Any, *, fail_at: int | None = None, fault: str | None = None
     ) -> tuple[Outcome, ExternalCalls]:
-        with external_calls(env.tiktok, fail_at=fail_at, fault=fault) as calls:
+        with external_calls(env.tiktok, fail_at=fail_at, fault=fault, business=env.business) as calls:
             outcome = self.run(env, ctx)
         if isinstance(ctx, dict):
             ctx["injected"] = calls.injected
@@ -240,15 +252,23 @@ class ConnectCallback(Scenario):
         "tiktok.user_info": (302, "profile_fetch_failed"),
     }
     default = (302, "internal_error")
+    token_label = "tiktok.token"  # the code exchange
 
     def setup(self, env: Env) -> dict[str, Any]:
         return self._approve(env)
+
+    def _tokens(self, env: Env) -> dict[str, dict[str, Any]]:
+        """The access tokens TikTok has issued for the app this callback completes."""
+        return env.state.access_tokens
+
+    def _live(self, env: Env, tokens: dict[str, Any]) -> bool:
+        return live_at_tiktok(env, tokens)
 
     def _approve(self, env: Env) -> dict[str, Any]:
         cold_container()
         params = approve(env.functions, env.context, env.tiktok, workspace=WORKSPACES[0], open_id=OPEN_ID)
         cold_container()
-        return {"params": params, "tokens_before": set(env.state.access_tokens)}
+        return {"params": params, "tokens_before": set(self._tokens(env))}
 
     def run(self, env: Env, ctx: dict[str, Any]) -> Outcome:
         return callback_outcome(callback(env.functions, env.context, ctx["params"]))
@@ -266,12 +286,12 @@ class ConnectCallback(Scenario):
         if outcome.detail != "connected":
             assert records(env) == {}, "a failed callback stored an integration"
             # A token the failed callback obtained is revoked, so nothing usable is left anywhere.
-            obtained = set(env.state.access_tokens) - ctx["tokens_before"]
-            if _lost_at(ctx, "tiktok.token"):
+            obtained = set(self._tokens(env)) - ctx["tokens_before"]
+            if _lost_at(ctx, self.token_label):
                 # TikTok issued tokens whose answer never arrived: the product never held them and
                 # cannot revoke them (docs/THREATS.md); they expire at TikTok on their own.
                 obtained = set()
-            alive = [t for t in obtained if not env.state.access_tokens[t]["revoked"]]
+            alive = [t for t in obtained if not self._tokens(env)[t].get("revoked")]
             assert not alive, "a failed callback left a live token at TikTok"
 
     def rerun(self, env: Env, ctx: dict[str, Any], first: Outcome) -> Outcome:
@@ -286,7 +306,7 @@ class ConnectCallback(Scenario):
         assert again.extra["integration_id"] == integration_id
         assert item["status"]["S"] == "active"
         assert item["workspace_id"]["S"] == WORKSPACES[0]
-        assert live_at_tiktok(env, env.aws.token_secrets()[integration_id])
+        assert self._live(env, env.aws.token_secrets()[integration_id])
 
 
 class Disconnect(Scenario):
@@ -298,6 +318,7 @@ class Disconnect(Scenario):
         "secretsmanager.GetSecretValue(token secret)": (200, "revoked"),
         "tiktok.revoke": (200, "not_revoked"),
     }
+    revoke_label = "tiktok.revoke"
 
     def setup(self, env: Env) -> dict[str, Any]:
         integration_id = connected(env, WORKSPACES[0])
@@ -333,7 +354,7 @@ class Disconnect(Scenario):
         if outcome.status == 200:
             assert records(env) == {}
             assert env.aws.token_secrets() == {}
-            if outcome.detail == "revoked" or not _lost_at(ctx, "tiktok.revoke"):
+            if outcome.detail == "revoked" or not _lost_at(ctx, self.revoke_label):
                 # A revoke whose answer was lost may have worked: "not revoked" is all we know.
                 assert self._revoked_at_tiktok(env, ctx) == (outcome.detail == "revoked")
         elif not _lost_at(ctx, "dynamodb.DeleteItem(IntegrationsTable)"):
@@ -533,6 +554,10 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (ConnectCallback(), Disconnect(), AcceptedWebhook(), TokenRefresh(), MergeLeads(), EraseLead())
 }
+# The business account paths (DESIGN §8) build on the scenarios above.
+from tests.faults.business_scenarios import BUSINESS_SCENARIOS  # noqa: E402
+
+SCENARIOS.update({s.name: s for s in BUSINESS_SCENARIOS})
 
 
 def record_baseline(scenario: Scenario) -> list[Call]:
