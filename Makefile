@@ -113,7 +113,8 @@ register-webhooks: $(LOCAL_STAMP)
 openapi: $(STAMP)
 	PYTHONPATH=.:layers/common $(PY) scripts/gen_openapi.py
 
-# Every outside call (AWS, TikTok) of connect, disconnect, webhook and token refresh made to fail
+# Every outside call (AWS, TikTok) of connect, disconnect, webhook, token refresh, lead merge and
+# erasure made to fail
 # with every fault kind that applies; make test runs each call once, with one kind, rotating.
 faults: $(STAMP)
 	ORCAPULSE_FAULTS=full $(BIN)/pytest tests/faults

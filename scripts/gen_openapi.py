@@ -1,6 +1,6 @@
 """Generate the social-leads API's OpenAPI document (docs/openapi.json) from the resolvers of the
-functions that serve it (leads_query: the reads; lead_update: PATCH): their routes, typed
-parameters, request bodies and documented response models, merged into one document.
+functions that serve it (leads_query: the reads; lead_update: PATCH; lead_merge and lead_erase):
+their routes, typed parameters, request bodies and documented response models, in one document.
 
     make openapi                         # rewrite docs/openapi.json
     PYTHONPATH=.:layers/common python scripts/gen_openapi.py --check   # fail if it drifted
@@ -20,7 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "openapi.json"
-HANDLERS = ("leads_query", "lead_update")
+HANDLERS = ("leads_query", "lead_update", "lead_merge", "lead_erase")
 TITLE = "OrcaPulse social leads API"
 DESCRIPTION = (
     "Social leads (read, and changed through their lifecycle), integrations and platform "
@@ -66,6 +66,8 @@ def document() -> dict[str, Any]:
     for path in doc["paths"].values():
         for operation in path.values():
             operation["responses"].pop("422", None)
+            # A 204 has no body, whatever the handler's return annotation made Powertools infer.
+            operation["responses"].get("204", {}).pop("content", None)
     text = json.dumps(doc["paths"])
     schemas = doc.get("components", {}).get("schemas", {})
     for name in _VALIDATION_SCHEMAS:

@@ -1,5 +1,6 @@
 """The leads table's stream → the leads bus: ``SocialLeadCaptured`` for a new lead,
-``SocialLeadActivity`` for each later interaction (``orcapulse_tiktok.announce``). Reports partial
+``SocialLeadActivity`` for each later interaction, ``SocialLeadUpdated`` for a merge,
+``SocialLeadErased`` for an erasure (``orcapulse_tiktok.announce``). Reports partial
 batch failures, so the stream retries only from the first record whose events did not go out."""
 
 from typing import Any

@@ -35,7 +35,7 @@ app.exception_handler(LeadMerged)(merged_response)
     tags=["social-leads"],
     responses={
         200: {**json_content(LeadDetailOut, "The lead after the change"), "headers": etag_header()},
-        **error_responses(400, 401, 403, 404, 409, 412, 415, 428, 503),
+        **error_responses(400, 401, 403, 404, 409, 412, 428, 503),
     },
 )
 def update_social_lead(

@@ -539,6 +539,79 @@ async function refresh() {
   if (state.timeline.leadId) await openTimeline(state.timeline.leadId, { scroll: false });
 }
 
+// -- merge and erase (docs/lifecycle-merge-erase.md) -----------------------------------------------------
+// Kept apart from the rest. A merge offers the other people of the open person's account, from the
+// listing; an erasure asks for confirmation first, then the person is gone from every view.
+async function openMerge() {
+  const leadId = state.timeline.leadId;
+  if (!leadId) return;
+  clearBanner();
+  let others;
+  try {
+    const lead = await api(`/social-leads/${encodeURIComponent(leadId)}`);
+    const query = new URLSearchParams({ integration_id: lead.integration_id, limit: "100" });
+    others = ((await api(`/social-leads?${query}`)).items || []).filter((item) => item.lead_id !== leadId);
+  } catch (error) {
+    banner(`Could not list the people to merge: ${error.message}`, "error");
+    return;
+  }
+  $("merge-choices").replaceChildren(...(others.length ? others.map((item) => el("li", {},
+    el("label", {},
+      el("input", { type: "checkbox", value: item.lead_id, "data-testid": "merge-choice" }),
+      ` ${personName(item)} · ${Number(item.interaction_count || 0)} interaction(s) · ${item.message || ""}`)))
+    : [el("li", { class: "note" }, "No other person of this account to merge.")]));
+  $("merge-form").dataset.lead = leadId;
+  $("merge-form").hidden = false;
+}
+
+async function submitMerge(event) {
+  event.preventDefault();
+  const leadId = $("merge-form").dataset.lead;
+  const ids = [...$("merge-choices").querySelectorAll("input:checked")].map((box) => box.value);
+  if (!leadId || leadId !== state.timeline.leadId || ids.length === 0) {
+    banner("Tick the people to merge into the person shown.", "error");
+    return;
+  }
+  let merged;
+  try {
+    merged = await api(`/social-leads/${encodeURIComponent(leadId)}/merge`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ lead_ids: ids }),
+    });
+  } catch (error) {
+    banner(`Merging failed: ${error.message}`, "error");
+    return;
+  }
+  $("merge-form").hidden = true;
+  await refresh();
+  banner(`Merged ${ids.length} lead${ids.length === 1 ? "" : "s"} into ${personName(merged)}: ` +
+    `${merged.interaction_count} interactions now.`, "ok");
+}
+
+async function eraseLead() {
+  const leadId = state.timeline.leadId;
+  if (!leadId) return;
+  clearBanner();
+  const name = $("timeline-title").textContent.replace(/^What (.*) did$/, "$1");
+  if (!window.confirm(`Erase ${name} and everything they did? Nothing of them is kept; this cannot be undone.`)) return;
+  try {
+    await api(`/social-leads/${encodeURIComponent(leadId)}`, { method: "DELETE" });
+  } catch (error) {
+    banner(`Erasing failed: ${error.message}`, "error");
+    return;
+  }
+  $("merge-form").hidden = true;
+  closeTimeline();
+  await loadLeads();
+  banner(`Erased ${name}: nothing of them is kept.`, "ok");
+}
+
+$("merge-open").addEventListener("click", openMerge);
+$("merge-form").addEventListener("submit", submitMerge);
+$("erase-lead").addEventListener("click", eraseLead);
+// -- end of merge and erase ---------------------------------------------------------------------------------
+
 // -- start ------------------------------------------------------------------------------------------------
 function showCallbackOutcome(params) {
   const status = params.get("status");

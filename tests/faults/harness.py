@@ -1,5 +1,5 @@
-"""The four success paths of the fault matrix — connect callback, disconnect, accepted webhook,
-token refresh — each as a scenario: how to set it up, run it, what answer each failed call must
+"""The success paths of the fault matrix — connect callback, disconnect, accepted webhook, token
+refresh, and (``merge_erase.py``) lead merge and erasure — each as a scenario: how to set it up, run it, what answer each failed call must
 produce, which invariants hold after a fault and after the clean retry.
 
 A scenario runs against moto and the stateful TikTok fake, through the functions' own handlers
@@ -39,7 +39,7 @@ CALLBACK_REASONS = {
     "profile_fetch_failed",
     "internal_error",
 }
-WORKSPACES = ("ws-fault-1", "ws-fault-2")
+WORKSPACES: tuple[str, str] = ("ws-fault-1", "ws-fault-2")
 OPEN_ID = "open-id-alpha"
 # How far the product's clock is moved so the access token is due: past its 24 h lifetime.
 TOKEN_AGE_SECONDS = 86400 + 60
@@ -547,8 +547,9 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
     return ctx.get("fault") == LOST and injected is not None and injected.label == label
 
 
-# The lifecycle's paths build on the above (a module of their own, so each path family stays short).
+# The lifecycle's paths build on the above (modules of their own, so each path family stays short).
 from tests.faults.lifecycle_scenarios import LeadDecision, LeadUpdate  # noqa: E402
+from tests.faults.merge_erase import EraseLead, MergeLeads  # noqa: E402
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -559,6 +560,8 @@ SCENARIOS: dict[str, Scenario] = {
         TokenRefresh(),
         LeadUpdate(),
         LeadDecision(),
+        MergeLeads(),
+        EraseLead(),
     )
 }
 # The business account paths (DESIGN §8) build on the scenarios above.

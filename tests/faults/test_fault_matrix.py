@@ -26,6 +26,8 @@ def test_the_baseline_is_deterministic_and_completes(path, tiktok_state):
             "caught_up",
             "updated",
             "applied",
+            "merged",
+            "erased",
         ), outcome
         scenario.after_fault(env, ctx, outcome)  # the invariants hold after a clean run too
 

@@ -380,3 +380,64 @@ def _business_story(live: Any, page: Any) -> None:
     expect(page.get_by_test_id("lead-person")).to_have_text(["diver.browser"])
     expect(page.get_by_test_id("lead-sources")).to_have_text(["TikTok comment"])
     _shoot(page, "business")
+
+
+def test_two_leads_of_one_person_are_merged_and_then_erased(live, browser):
+    """The console's merge action (tick a lead, merge it into the person shown) and erasure (with
+    a confirmation) against the local stack's real functions."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    reef = live.emulator.state.add_account("open-id-merge-reef", display_name="Merge Reef")
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    confirmations: list[str] = []
+
+    def confirm(dialog: Any) -> None:
+        confirmations.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", confirm)
+    banner = page.get_by_test_id("banner")
+    try:
+        page.goto(live.api_url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        page.get_by_test_id("workspace").fill("ws-browser-merge")
+        page.get_by_test_id("user").fill("noor")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_test_id("connect").click()
+        _approve(page, live, reef.open_id)
+        expect(banner).to_contain_text("TikTok account connected: Merge Reef")
+
+        # One person under two names: a DM as one, a comment as the other — two leads.
+        _send(page, reef.open_id, "dm", "Do you have the orca in blue?", author="reef.fan")
+        expect(page.get_by_test_id("lead-count")).to_have_text(["1"])
+        _send(page, reef.open_id, "comment", "Me again, from my shop account", author="reef.fan.shop")
+        expect(page.get_by_test_id("lead-count")).to_have_text(["1", "1"])
+
+        # Open the older person, tick the newer one, merge: one person with both interactions.
+        page.get_by_test_id("lead-person").last.click()
+        expect(page.get_by_test_id("timeline-title")).to_have_text("What reef.fan did")
+        page.get_by_test_id("merge-open").click()
+        expect(page.get_by_test_id("merge-choice")).to_have_count(1)
+        page.get_by_test_id("merge-choice").check()
+        page.get_by_test_id("merge-submit").click()
+        expect(banner).to_contain_text("Merged 1 lead into")
+        expect(banner).to_contain_text("2 interactions now")
+        expect(page.get_by_test_id("lead-count")).to_have_text(["2"])
+        expect(page.get_by_test_id("timeline-summary")).to_contain_text("2 interactions with Merge Reef")
+        expect(page.get_by_test_id("interaction-message")).to_have_text(
+            ["Me again, from my shop account", "Do you have the orca in blue?"]
+        )
+        expect(page.get_by_test_id("merge-form")).to_be_hidden()
+
+        # Erase the person: asked first, then gone from every view.
+        page.get_by_test_id("erase-lead").click()
+        expect(banner).to_contain_text("nothing of them is kept")
+        assert len(confirmations) == 1
+        assert "cannot be undone" in confirmations[0]
+        expect(page.get_by_test_id("timeline")).to_be_hidden()
+        expect(page.get_by_test_id("leads-empty")).to_be_visible()
+    finally:
+        context.close()

@@ -13,8 +13,9 @@ Two ways to seed, producing the same items:
 
 For read-side tests that need many leads in given states, ``set_lifecycle`` and ``mark_merged``
 change a stored lead with one raw UpdateItem, bumping its ``version`` as DESIGN §9 says every
-change does (no history, no event: the product's own paths, PATCH and the pipeline's decisions,
-are driven through ``tests.support.lifecycle``).
+change does (no history, no event: the product's own paths, PATCH, the pipeline's decisions and
+the merge route, are driven through ``tests.support.lifecycle``). ``mark_merged`` is what a merge's
+first step does to a source.
 """
 
 from __future__ import annotations

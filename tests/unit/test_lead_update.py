@@ -268,14 +268,14 @@ def test_the_history_keeps_the_newest_changes(api, lead, monkeypatch):
 @pytest.mark.parametrize(
     "content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]
 )
-def test_a_body_declared_as_anything_but_json_is_415(api, lead, content_type):
+def test_a_body_declared_as_anything_but_json_is_400(api, lead, content_type):
     from tests.support.lifecycle import patch_event
 
     before = _stored(api, lead)
     event = patch_event(lead, {"status": "qualified"}, if_match=api.etag(lead))
     event["headers"]["content-type"] = content_type
     response = api.update.lambda_handler(event, api.context)
-    assert response["statusCode"] == 415
+    assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"]["code"] == "unsupported_media_type"
     del event["requestContext"]["authorizer"]
     assert api.update.lambda_handler(event, api.context)["statusCode"] == 401

@@ -9,6 +9,7 @@ the on-failure queue (alarmed). This function turns lead records into events:
   interaction that write applied (``applied``);
 - a lifecycle change (a PATCH, a pipeline decision: ``applied.kind`` is ``lifecycle`` and names
   the version it made) → ``SocialLeadUpdated``: the lead, and the change (who, which fields);
+- a merge's count write → ``SocialLeadUpdated``; an erasure's tombstone → ``SocialLeadErased``;
 - anything else (a high-intent flag, a source state, a write of the leads migration) → nothing.
 
 Every event carries ``detail.event_id`` (``<lead_id>:v<version>``): the same record delivered
@@ -87,9 +88,14 @@ def events_for(record: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         return []
     if new.get("applied", {}).get("M", {}).get("origin", {}).get("S") == "migration":
         return []  # a backfill of people the pipeline already knows, not news
-    if name == "INSERT":
-        return [(CAPTURED, captured_detail(leads().from_raw_data(new)))]
     old = change.get("OldImage")
+    if name == "INSERT" or (
+        name == "MODIFY" and old and "first_seen_ms" not in old and "first_seen_ms" in new
+    ):
+        # A new lead, or the first interaction of a person after their erasure (on the tombstone).
+        return [(CAPTURED, captured_detail(leads().from_raw_data(new)))]
+    if name == "MODIFY" and old and (merge_or_erase := merge_erase_event(old, new)):
+        return merge_or_erase
     if name == "MODIFY" and new and old:
         before, after = leads().from_raw_data(old), leads().from_raw_data(new)
         if int(after.interaction_count or 0) > int(before.interaction_count or 0):
@@ -97,6 +103,33 @@ def events_for(record: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         if _lifecycle_write(after) and int(after.version or 0) > int(before.version or 0):
             return [(UPDATED, updated_detail(after))]
     return []
+
+
+# -- merge and erasure (docs/lifecycle-merge-erase.md) -----------------------------------------------
+ERASED = "SocialLeadErased"
+
+
+def merge_erase_event(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A merge's count write → ``SocialLeadUpdated`` for the target (the lead, and ``change``: what
+    merged into it); a tombstone write → ``SocialLeadErased`` (ids only: nothing of the person).
+    Only the write that set that ``applied`` announces it: a later write leaving it is not news."""
+    kind = new.get("applied", {}).get("M", {}).get("kind", {}).get("S")
+    if kind not in ("merge", "erase") or old.get("applied") == new.get("applied"):
+        return []
+    lead = leads().from_raw_data(dict(new))
+    change = _applied(lead)
+    if kind == "merge":
+        return [(UPDATED, updated_detail(lead))]
+    detail = {
+        "event_id": event_id(lead),
+        "lead_id": lead.lead_id,
+        "workspace_id": lead.workspace_id,
+        "integration_id": lead.integration_id,
+        "version": int(lead.version or 0),
+        "erased_at": change.get("erased_at"),
+        "erased_lead_ids": change.get("erased_lead_ids", [lead.lead_id]),
+    }
+    return [(ERASED, detail)]
 
 
 def publish_stream(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from orcapulse_tiktok import clock, people
 from orcapulse_tiktok.data import integrations as integration_store
 from orcapulse_tiktok.data import leads as lead_store
+from orcapulse_tiktok.data import merges as merge_store
 from orcapulse_tiktok.data.integrations import Target
 from orcapulse_tiktok.errors import DomainError, TransientError
 from orcapulse_tiktok.interactions import Capture, record
@@ -157,8 +158,8 @@ def _apply(event: WebhookEvent, target: Target) -> Applied:
 
 def _record(capture: Capture) -> Applied:
     result = record(capture)
-    if result.outcome == DUPLICATE:
-        return Applied(DUPLICATE)
+    if result.outcome in (DUPLICATE, IGNORED):  # ignored: older than its person's erasure
+        return Applied(result.outcome)
     return Applied(ACCEPTED, active_at=clock.now(), created=result.created_lead)
 
 
@@ -223,6 +224,10 @@ def _set_source_state(event: WebhookEvent, target: Target, comment: CommentUpdat
     lead_id = people.lead_id_for(target.integration_id, _commenter(comment))
     interaction_id = people.interaction_id_for(target.integration_id, f"comment:{comment.comment_id}")
     before = lead_store.set_interaction_state(lead_id, interaction_id, state, at_ms=event.occurred_ms())
+    if before is None and (moved := merge_store.moved_to(lead_id, interaction_id)) is not None:
+        # The commenter's lead was merged: the interaction lives on the lead it moved to.
+        lead_id = moved
+        before = lead_store.set_interaction_state(lead_id, interaction_id, state, at_ms=event.occurred_ms())
     if before is None:
         return Applied(IGNORED)
     if before == state:

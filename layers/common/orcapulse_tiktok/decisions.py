@@ -116,8 +116,8 @@ def _attempt(detail_type: str, decision: Decision) -> str | None:
     """One evaluation against the lead as stored now; ``None`` when another write won the race."""
     context = {"detail_type": detail_type, "lead_id": decision.lead_id}
     lead = lead_store.get_lead(decision.lead_id)
-    if lead is None or lead.workspace_id != decision.workspace_id:
-        return _outcome("unknown_lead", **context)
+    if lead is None or lead.workspace_id != decision.workspace_id or lead.is_tombstone or lead.erasing:
+        return _outcome("unknown_lead", **context)  # an erased person is unknown
     if lead.merged_into:
         return _outcome("merged", **context)
     key = f"{detail_type}@{decision.decided_ms}"

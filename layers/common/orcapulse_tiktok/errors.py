@@ -9,6 +9,8 @@ class DomainError(Exception):
 
     status: int = 500
     code: str = "internal_error"
+    # More fields of the error object, beyond code and message (``lead_merged``: ``merged_into``).
+    details: dict[str, str] | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -56,14 +58,17 @@ class PreconditionRequired(DomainError):
     code = "precondition_required"
 
 
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported_media_type"
-
-
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    """A body declared as anything but JSON. 400, as DESIGN's tables give every bad body; the code
+    tells it apart from a malformed JSON body."""
+
+    status = 400
+    code = "unsupported_media_type"
 
 
 class TransientError(DomainError):

@@ -59,6 +59,10 @@ def make_resolver(
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response[str]:
         note_failure(exc)
+        if exc.details:
+            return json_response(
+                exc.status, {"error": {"code": exc.code, "message": exc.message, **exc.details}}
+            )
         return error_response(exc.status, exc.code, exc.message)
 
     @app.not_found
@@ -133,7 +137,7 @@ def current_caller(app: APIGatewayHttpResolver) -> Caller:
 
 
 def refuse_unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The answer to a request whose body is declared as anything but JSON (415) or is not UTF-8
+    """The answer to a request whose body is declared as anything but JSON (400 `unsupported_media_type`) or is not UTF-8
     text (400), after 401/403; ``None`` for any other. Checked before the resolver, whose body
     parser fails on such bodies (a multipart type without its boundary, bytes that are not UTF-8)
     instead of refusing them."""

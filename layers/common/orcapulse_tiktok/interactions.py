@@ -7,6 +7,10 @@
    interaction and keeps its counters, capture sources, activity and latest message consistent.
    Two interactions of one new person at the same moment make one lead with a count of 2.
 
+A person whose lead was merged lands on the target (a copy there, a stub in place of the
+original); a person being erased waits (503, TikTok redelivers); an event no newer than its
+person's erasure is ignored and what it stored is deleted (docs/lifecycle-merge-erase.md).
+
 Both writes are idempotent in effect: if the second fails, the delivery answers 5xx, TikTok
 redelivers, and the redelivery — which finds the interaction — finishes the lead with a
 repair write. The stream of the table announces what the lead write did (``announce.py``).
@@ -19,8 +23,10 @@ from typing import Any, NamedTuple
 from aws_lambda_powertools.metrics import MetricUnit
 
 from orcapulse_tiktok import clock, people
+from orcapulse_tiktok.data import erasures as erasure_store
 from orcapulse_tiktok.data import leads as lead_store
-from orcapulse_tiktok.data.leads import LeadConflict, Touch
+from orcapulse_tiktok.data import merges as merge_store
+from orcapulse_tiktok.data.leads import LeadConflict, Touch, _short
 from orcapulse_tiktok.errors import TransientError
 from orcapulse_tiktok.models.lead import (
     Interaction,
@@ -32,6 +38,10 @@ from orcapulse_tiktok.models.lead import (
     time_key,
 )
 from orcapulse_tiktok.observability import logger, metrics
+
+IGNORED = "ignored"
+# A capture follows merged leads this far (a merge repoints older merges, so one hop is usual).
+MAX_MERGE_HOPS = 4
 
 
 class Capture(NamedTuple):
@@ -90,36 +100,101 @@ def interaction_of(capture: Capture) -> Interaction:
 def record(capture: Capture) -> Result:
     """Store ``capture`` on its person's lead; see the module docstring."""
     item = interaction_of(capture)
-    lead_id = item.lead_id
     existing = lead_store.put_interaction(item)
     if existing is not None:
-        return _again(capture, lead_id, existing)
-    lead = _touch(capture, lead_id, item)
-    if lead is None:  # pragma: no cover - a new interaction cannot have been counted already
-        return Result("duplicate")
-    created = lead.lead_id if int(lead.interaction_count) == 1 else None
+        return _again(capture, existing)
+    landing = _land(capture, item, fresh=True)
+    if landing.lead is None:  # ignored (erased person), or counted on a merge target already
+        return Result(landing.outcome)
+    created = landing.lead.lead_id if int(landing.lead.interaction_count) == 1 else None
     metrics.add_metric(name="InteractionsCreated", unit=MetricUnit.Count, value=1)
     if created:
         metrics.add_metric(name="LeadsCreated", unit=MetricUnit.Count, value=1)
     return Result("accepted", created)
 
 
-def _again(capture: Capture, lead_id: str, existing: Interaction) -> Result:
+def _again(capture: Capture, existing: Interaction) -> Result:
     """The interaction exists: a redelivery, or the high-intent event about a known comment.
 
     The lead write runs again: if the first delivery failed before it (or its answer was lost),
     this finishes the lead; if not, the lead refuses it as counted (a duplicate)."""
     if existing.moved_to is not None:
-        return Result("duplicate")  # merged away; its lead has it
-    outcome = "duplicate" if _touch(capture, lead_id, existing) is None else "accepted"
+        # Merged away: the target has it, and takes TikTok's high-intent flag on it.
+        if capture.high_intent:
+            _flag(existing.moved_to, existing)
+        return Result("duplicate")
+    landing = _land(capture, existing, fresh=False)
     # TikTok's high-intent flag on a comment that made an interaction: the same interaction, now
     # high intent (no new interaction, so the delivery is still a duplicate).
-    if capture.high_intent:
-        # Both flags are conditional writes: a redelivery after a failure between them finishes.
-        if not existing.high_intent:
-            lead_store.flag_interaction_high_intent(lead_id, existing.interaction_id)
-        lead_store.flag_lead_high_intent(lead_id)
-    return Result(outcome)
+    if capture.high_intent and landing.outcome != IGNORED:
+        _flag(landing.lead_id, existing)
+    return Result(landing.outcome)
+
+
+def _flag(lead_id: str, item: Interaction) -> None:
+    # Both flags are conditional writes: a redelivery after a failure between them finishes.
+    if not item.high_intent:
+        lead_store.flag_interaction_high_intent(lead_id, item.interaction_id)
+    lead_store.flag_lead_high_intent(lead_id)
+
+
+class Landing(NamedTuple):
+    """Where an interaction was counted: ``accepted`` (the lead after the write), ``duplicate``
+    (counted already) or ``ignored`` (an event older than its person's erasure)."""
+
+    outcome: str
+    lead: Lead | None
+    lead_id: str
+
+
+def _land(capture: Capture, origin: Interaction, *, fresh: bool) -> Landing:
+    """Count ``origin`` (stored on its person's lead) on the lead that holds the person now: its
+    own, or — when that was merged — the lead it was merged into, where a copy is stored and the
+    original becomes a stub (last, so an interrupted move is redone by the redelivery)."""
+    lead_id, item = origin.lead_id, origin
+    for _ in range(MAX_MERGE_HOPS):
+        try:
+            lead = _touch(capture, lead_id, item)
+        except LeadConflict as conflict:
+            current = conflict.current
+            if current is None or not current.merged_into:
+                return _refused(origin, item, current, fresh=fresh)
+            if item is not origin:  # a copy on a lead merged meanwhile: it moves on too
+                merge_store.stub_interaction(lead_id, item.sk, current.merged_into)
+            lead_id = current.merged_into
+            item = copy_to(origin, lead_id)
+            continue
+        if item is not origin:
+            merge_store.stub_interaction(origin.lead_id, origin.sk, lead_id)
+        return Landing("duplicate" if lead is None else "accepted", lead, lead_id)
+    raise TransientError("The lead is being merged, try again")
+
+
+def _refused(origin: Interaction, item: Interaction, current: Lead | None, *, fresh: bool) -> Landing:
+    """The person's lead is being erased (try again later) or was erased after the event: what
+    this delivery stored goes, so the erased person does not come back."""
+    if current is None:
+        raise TransientError("The lead is busy, try again")
+    counted = _short(item.interaction_id) in (current.counted or set())
+    if fresh or not counted:
+        for stored in {(origin.lead_id, origin.sk), (item.lead_id, item.sk)}:
+            erasure_store.delete_interaction(*stored)
+    if current.erasing:
+        logger.info("interaction for a lead being erased", extra={"lead_id": current.lead_id})
+        raise TransientError("The lead is being erased, try again")
+    logger.info("event older than its person's erasure; ignored", extra={"lead_id": current.lead_id})
+    metrics.add_metric(name="ErasedPersonEventsIgnored", unit=MetricUnit.Count, value=1)
+    return Landing(IGNORED, None, current.lead_id)
+
+
+def copy_to(item: Interaction, lead_id: str) -> Interaction:
+    """``item`` stored on the lead ``lead_id`` as well (one conditional put: a second copy is the
+    same item, a redelivery or a retried merge finds it); the copy as stored."""
+    raw = item.serialize()
+    raw["pk"] = {"S": lead_pk(lead_id)}
+    raw["lead_id"] = {"S": lead_id}
+    copy = interactions().from_raw_data(raw)
+    return lead_store.put_interaction(copy) or copy
 
 
 def _applied(item: Interaction, origin: str) -> dict[str, Any]:
@@ -164,11 +239,4 @@ def _touch(capture: Capture, lead_id: str, item: Interaction) -> Lead | None:
         high_intent=capture.high_intent,
         interaction_id=item.interaction_id,
     )
-    try:
-        return lead_store.touch_lead(touch)
-    except LeadConflict as conflict:
-        merged_into = conflict.current.merged_into if conflict.current is not None else None
-        logger.warning(
-            "interaction for a merged lead", extra={"lead_id": lead_id, "merged_into": merged_into}
-        )
-        raise TransientError("The lead is being merged, try again") from None
+    return lead_store.touch_lead(touch)

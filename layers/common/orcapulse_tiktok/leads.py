@@ -191,13 +191,25 @@ def get_lead(workspace_id: str, lead_id: str) -> Lead:
     """The workspace's lead ``lead_id``: another workspace's, an unknown or a malformed id is
     ``NotFound`` (a malformed one without a read); a merged one is ``NotFound`` with
     ``lead_merged`` and where it went."""
+    lead = lead_for_change(workspace_id, lead_id)
+    if lead.merged_into:
+        raise LeadMerged(lead.merged_into)
+    return lead
+
+
+def lead_for_change(workspace_id: str, lead_id: str, *, erasing: bool = False) -> Lead:
+    """The workspace's lead ``lead_id`` as stored, merged or not: ``NotFound`` when it is unknown,
+    another workspace's, malformed (no read), erased, or — unless ``erasing`` — being erased."""
     if not _LEAD_ID.fullmatch(lead_id):
         raise NotFound("No such lead", code="lead_not_found")
     lead = lead_store.get_lead(lead_id)
-    if lead is None or lead.workspace_id != workspace_id:
+    if (
+        lead is None
+        or lead.workspace_id != workspace_id
+        or lead.is_tombstone
+        or (lead.erasing and not erasing)
+    ):
         raise NotFound("No such lead", code="lead_not_found")
-    if lead.merged_into:
-        raise LeadMerged(lead.merged_into)
     return lead
 
 
@@ -209,6 +221,7 @@ class LeadMerged(NotFound):
     def __init__(self, merged_into: str) -> None:
         super().__init__(f"The lead was merged into {merged_into}")
         self.merged_into = merged_into
+        self.details = {"merged_into": merged_into}
 
 
 def list_interactions(workspace_id: str, lead_id: str, *, limit: int, page_cursor: str | None = None) -> Page:

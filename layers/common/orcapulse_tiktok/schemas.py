@@ -296,9 +296,8 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
         401: "No authenticated user",
         403: "The token carries no workspace",
         404: "Not found in the caller's workspace",
-        409: "The lead's status cannot move to the one asked for (`invalid_transition`)",
+        409: "The change conflicts with the lead's state (`invalid_transition`, `integration_mismatch`, `lead_already_merged`)",
         412: "If-Match names a version the lead no longer has (`version_mismatch`)",
-        415: "The body is not declared as application/json (`unsupported_media_type`)",
         428: "If-Match is missing (`precondition_required`)",
         503: "A dependency is temporarily unavailable; retry",
     }
@@ -311,3 +310,27 @@ def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
             "content": {"application/json": {"model": ErrorBody | GatewayMessage}},
         }
     return out
+
+
+# -- merge and erasure (docs/lifecycle-merge-erase.md) ------------------------------------------------
+MAX_MERGE_SOURCES = 20
+LeadId = Annotated[str, StringConstraints(pattern=r"^ld_[0-9a-f]{26}$")]
+
+
+class MergeIn(_Documented):
+    """``POST /social-leads/{lead_id}/merge``: the leads whose person is the target's."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    lead_ids: list[LeadId] = Field(
+        min_length=1,
+        max_length=MAX_MERGE_SOURCES,
+        description="Other leads of the same workspace and integration, distinct, not the target",
+        json_schema_extra={"uniqueItems": True},
+    )
+
+
+class MergedLeadOut(LeadOut):
+    """The target lead after a merge, with every interaction it now holds."""
+
+    interactions: list[InteractionOut] = Field(description="Every interaction of the lead, newest first")

@@ -189,13 +189,15 @@ def _expression(touch: Touch, mode: str) -> dict[str, Any]:
     # Counted once: a redelivery that finds the interaction stored runs this update again (the
     # first delivery may have failed before it), and the lead's set of counted ids refuses it.
     condition = "attribute_not_exists(#merged) AND NOT contains(#seen, :ix)"
+    # An erasure in progress makes captures wait; its tombstone refuses events no newer than it.
+    names.update({"#erasing": "erasing", "#erased": "erased_ms"})
+    values[":t"] = {"N": str(touch.occurred_ms)}
+    condition += " AND attribute_not_exists(#erasing) AND (attribute_not_exists(#erased) OR #erased < :t)"
     if mode == "newest":
         names["#last"] = "last_activity_ms"
-        values[":t"] = {"N": str(touch.occurred_ms)}
         condition += " AND (attribute_not_exists(#last) OR #last <= :t)"
     elif mode == "earliest":
         names["#first"] = "first_seen_ms"
-        values[":t"] = {"N": str(touch.occurred_ms)}
         sets.append("#first = :t")
         condition += " AND #first > :t"
     return {
@@ -213,7 +215,7 @@ def touch_lead(touch: Touch) -> Lead | None:
 
     A late older interaction counts without moving the activity back, and moves ``first_seen``
     when it is the earliest seen (a second UpdateItem, only then). Returns ``None`` when the lead
-    has counted this interaction already; raises ``LeadConflict`` for a merged lead."""
+    has counted this interaction already; raises ``LeadConflict`` for a merged or erased lead."""
     current: Lead | None = None
     for mode in ("newest", "earliest", "count"):
         if mode == "earliest" and (current is None or int(current.first_seen_ms) <= touch.occurred_ms):
@@ -221,7 +223,7 @@ def touch_lead(touch: Touch) -> Lead | None:
         applied, current = _update(touch, mode)
         if applied is not None:
             return applied
-        if current is None or current.merged_into:
+        if current is None or current.refuses(touch.occurred_ms):
             raise LeadConflict(current)
         if _short(touch.interaction_id) in (current.counted or set()):
             return None

@@ -24,8 +24,9 @@ class Written(NamedTuple):
 
 def write_lifecycle(lead_id: str, *, expected_version: int, changes: Mapping[str, Any]) -> Written:
     """Set ``changes`` (attribute name → value; ``None`` removes the attribute) on the lead and make
-    it version ``expected_version + 1``, if it is still at ``expected_version`` and not merged."""
-    names = {"#version": "version", "#merged": "merged_into"}
+    it version ``expected_version + 1``, if it is still at ``expected_version``, not merged and not
+    being erased."""
+    names = {"#version": "version", "#merged": "merged_into", "#erasing": "erasing"}
     values: dict[str, Any] = {
         ":expected": {"N": str(expected_version)},
         ":next": {"N": str(expected_version + 1)},
@@ -45,7 +46,10 @@ def write_lifecycle(lead_id: str, *, expected_version: int, changes: Mapping[str
             TableName=name,
             Key=_key(lead_id),
             UpdateExpression=expression,
-            ConditionExpression="attribute_exists(#version) AND #version = :expected AND attribute_not_exists(#merged)",
+            ConditionExpression=(
+                "attribute_exists(#version) AND #version = :expected"
+                " AND attribute_not_exists(#merged) AND attribute_not_exists(#erasing)"
+            ),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",

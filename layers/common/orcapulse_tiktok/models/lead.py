@@ -114,6 +114,13 @@ class Lead(Model):
     score = NumberAttribute(null=True)
     route = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL: last activity + LEAD_RETENTION_DAYS
+    # -- merge and erasure (docs/lifecycle-merge-erase.md) --
+    # Every lead merged into this one, at any depth: an erasure of this person erases them too.
+    merged_from = UnicodeSetAttribute(null=True)
+    # Set while an erasure runs (captures wait), and kept on the tombstone that replaces the lead:
+    # an event no newer than ``erased_ms`` never brings the person back.
+    erasing = BooleanAttribute(null=True)
+    erased_ms = NumberAttribute(null=True)
 
     by_activity = ByActivityIndex()
 
@@ -121,6 +128,17 @@ class Lead(Model):
     def etag(self) -> str:
         """The HTTP ETag of the lead: its version, quoted."""
         return f'"{int(self.version or 0)}"'
+
+    @property
+    def is_tombstone(self) -> bool:
+        """An erased person's marker: no personal data, no interaction (``first_seen_ms`` unset)."""
+        return self.erased_ms is not None and self.first_seen_ms is None
+
+    def refuses(self, occurred_ms: int) -> bool:
+        """Whether an interaction of ``occurred_ms`` cannot be counted here: the lead was merged,
+        is being erased, or its person was erased at or after that time (an old event)."""
+        erased = self.erased_ms is not None and int(self.erased_ms) >= occurred_ms
+        return bool(self.merged_into or self.erasing or erased)
 
     def to_public(self, *, detail: bool = True) -> dict[str, Any]:
         """The lead as the API and the event bus show it; without ``detail`` (a listing row) the
