@@ -23,6 +23,7 @@ DEFAULT_BUSINESS_SCOPES = (
     "user.info.basic,user.info.username,user.account.type,message.list.read,message.list.send,"
     "message.list.manage,comment.list,comment.list.manage"
 )
+DEFAULT_ADS_AUTH_URL = "https://business-api.tiktok.com/portal/auth"
 DEFAULT_WORKSPACE_CLAIM = "custom:workspace_id"
 WEBHOOK_MODES = ("live", "sandbox")
 
@@ -80,6 +81,11 @@ class Settings(NamedTuple):
     business_app_secret_id: str | None = None
     business_api_base_url: str = DEFAULT_BUSINESS_API_BASE_URL
     business_scopes: tuple[str, ...] = tuple(DEFAULT_BUSINESS_SCOPES.split(","))
+    # Lead forms (DESIGN §10): the advertiser consent page, its callback, and the URL TikTok
+    # delivers leads to (sent as ``callback_url`` when subscribing).
+    ads_auth_url: str = DEFAULT_ADS_AUTH_URL
+    ads_redirect_uri: str | None = None
+    leads_webhook_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -116,6 +122,9 @@ class Settings(NamedTuple):
                 or DEFAULT_BUSINESS_API_BASE_URL
             ).rstrip("/"),
             business_scopes=_scopes(env, "TIKTOK_BUSINESS_SCOPES", DEFAULT_BUSINESS_SCOPES),
+            ads_auth_url=_url(env, "TIKTOK_ADS_AUTH_URL", DEFAULT_ADS_AUTH_URL) or DEFAULT_ADS_AUTH_URL,
+            ads_redirect_uri=_url(env, "TIKTOK_ADS_REDIRECT_URI"),
+            leads_webhook_url=_url(env, "TIKTOK_LEADS_WEBHOOK_URL"),
         )
 
     def require(self, field: str) -> str:
@@ -137,6 +146,8 @@ _ENV_NAMES = {
     "cursor_key_secret_id": "CURSOR_KEY_SECRET_ID",
     "person_key_secret_id": "PERSON_KEY_SECRET_ID",
     "business_app_secret_id": "TIKTOK_BUSINESS_APP_SECRET_ID",
+    "ads_redirect_uri": "TIKTOK_ADS_REDIRECT_URI",
+    "leads_webhook_url": "TIKTOK_LEADS_WEBHOOK_URL",
 }
 
 

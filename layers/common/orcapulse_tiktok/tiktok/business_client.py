@@ -114,13 +114,16 @@ class BusinessClient:
         token: str | None = None,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``data`` of a successful answer; a typed ``TikTokError`` otherwise. An idempotent call
         answered with a rate-limit code is tried again after a backoff (2 more times)."""
         attempts = RETRY_ATTEMPTS if retry else 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._once_call(method, path, retry=retry, token=token, params=params, body=body)
+                return self._once_call(
+                    method, path, retry=retry, token=token, params=params, body=body, extra=headers
+                )
             except TikTokTransientError as exc:
                 if attempt == attempts or not exc.code.isdigit() or int(exc.code) not in RATE_LIMIT_CODES:
                     raise
@@ -136,8 +139,9 @@ class BusinessClient:
         token: str | None,
         params: dict[str, Any] | None,
         body: dict[str, Any] | None,
+        extra: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(extra or {})}
         if token is not None:
             headers["Access-Token"] = token
         session = self._retrying if retry else self._once
@@ -152,20 +156,25 @@ class BusinessClient:
             )
         except requests.RequestException as exc:
             raise TikTokTransientError(type(exc).__name__) from None
-        try:
-            answer = resp.json() if resp.content else None
-        except ValueError:
-            answer = None
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TikTokTransientError("http_error", status=resp.status_code)
+        return self._envelope(resp.status_code, resp.content)
+
+    @staticmethod
+    def _envelope(status: int, content: bytes) -> dict[str, Any]:
+        """``data`` of an answer's ``{"code", "message", "request_id", "data"}``, or its typed error."""
+        try:
+            answer = json.loads(content) if content else None
+        except ValueError:
+            answer = None
         if not isinstance(answer, dict):
-            raise TikTokResponseError("malformed_response", status=resp.status_code)
+            raise TikTokResponseError("malformed_response", status=status)
         request_id = answer.get("request_id") if isinstance(answer.get("request_id"), str) else None
         code = _int(answer.get("code"))
         if code is None:
-            raise TikTokResponseError("malformed_response", log_id=request_id, status=resp.status_code)
-        if code != 0 or resp.status_code >= 400:
-            raise classify(code, str(answer.get("message") or ""), request_id, resp.status_code)
+            raise TikTokResponseError("malformed_response", log_id=request_id, status=status)
+        if code != 0 or status >= 400:
+            raise classify(code, str(answer.get("message") or ""), request_id, status)
         data = answer.get("data")
         return data if isinstance(data, dict) else {}
 
