@@ -91,7 +91,7 @@ def ensure_subscribed(workspace_id: str, integration_id: str) -> Subscribed:
 
 def unsubscribe_all(record: Integration) -> None:
     """Remove the integration's subscriptions at TikTok (see the module docstring)."""
-    subscriptions = dict(record.subscriptions or {})
+    subscriptions = record.subscriptions.as_dict() if record.subscriptions is not None else {}
     if not subscriptions:
         return
     creds = business_app_credentials()

@@ -103,7 +103,7 @@ def upsert_ads(
     advertiser token does not expire)."""
     record = integrations()(workspace_id, integration_id)
     current = integration_store.get(workspace_id, integration_id)
-    subscribed = dict(current.subscriptions or {}) if current is not None else {}
+    subscribed = current.subscriptions.as_dict() if current is not None and current.subscriptions else {}
     kept = {a: s for a, s in subscribed.items() if a in advertiser_ids}
     pending = {a for a in advertiser_ids if a not in kept}
     try:
