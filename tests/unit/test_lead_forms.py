@@ -7,18 +7,14 @@ with ``X-Open-Signature`` by the fake Business app (``orcapulse_local.ads_state`
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from orcapulse_local.ads_state import AdsState
 from tests.support.connect import connect_ads
 from tests.support.deployment import LEADS_WEBHOOK_URL
-from tests.support.lead_forms import (  # noqa: F401 - fixtures
+from tests.support.lead_forms import (
     ADVERTISER,
-    ads_integration,
-    form,
-    leads_webhook,
     person,
     signed,
     submissions,

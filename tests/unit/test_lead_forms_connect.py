@@ -3,6 +3,7 @@ integration (pending when a subscribe fails, completed by the next check), and d
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -10,11 +11,8 @@ import pytest
 from tests.support.connect import ADS_START_PATH, ads_callback, approve_ads, connect_ads, redirect_query
 from tests.support.deployment import ADS_REDIRECT_URI, LEADS_WEBHOOK_URL
 from tests.support.events import claims, http_event, json_body
-from tests.support.lead_forms import (  # noqa: F401 - fixtures
+from tests.support.lead_forms import (
     ADVERTISER,
-    ads_integration,
-    form,
-    leads_webhook,
     signed,
     submissions,
 )
@@ -44,15 +42,17 @@ def delete(load_function, lambda_context, aws):
 def listed(load_function, lambda_context, aws):
     module = load_function("leads_query")
 
-    def call() -> list[dict]:
+    def call() -> list[dict[str, Any]]:
         event = http_event("GET", "/integrations", jwt_claims=claims(workspace="ws-1"))
-        return json_body(module.lambda_handler(event, lambda_context))["items"]
+        items: list[dict[str, Any]] = json_body(module.lambda_handler(event, lambda_context))["items"]
+        return items
 
     return call
 
 
-def integration_items(aws) -> list[dict]:
-    return [i for i in aws.items("IntegrationsTable")]
+def integration_items(aws: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = aws.items("IntegrationsTable")
+    return items
 
 
 def test_start_sends_the_advertiser_to_the_consent_page(load_function, lambda_context, ads, aws):
