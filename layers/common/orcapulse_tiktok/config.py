@@ -58,6 +58,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _lead_region(env: Mapping[str, str]) -> str | None:
+    region = env.get("TIKTOK_LEAD_REGION", "")
+    if region not in ("", "eu", "us"):
+        raise ConfigError("TIKTOK_LEAD_REGION must be eu, us or empty")
+    return region or None
+
+
 class Settings(NamedTuple):
     """The validated environment of a function. Optional values are read through ``require``."""
 
@@ -86,6 +93,8 @@ class Settings(NamedTuple):
     ads_auth_url: str = DEFAULT_ADS_AUTH_URL
     ads_redirect_uri: str | None = None
     leads_webhook_url: str | None = None
+    # ``x-lead-region`` for the lead download task: ``eu`` for EEA/Swiss/UK lead data (the docs).
+    lead_region: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -125,6 +134,7 @@ class Settings(NamedTuple):
             ads_auth_url=_url(env, "TIKTOK_ADS_AUTH_URL", DEFAULT_ADS_AUTH_URL) or DEFAULT_ADS_AUTH_URL,
             ads_redirect_uri=_url(env, "TIKTOK_ADS_REDIRECT_URI"),
             leads_webhook_url=_url(env, "TIKTOK_LEADS_WEBHOOK_URL"),
+            lead_region=_lead_region(env),
         )
 
     def require(self, field: str) -> str:
