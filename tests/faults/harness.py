@@ -21,7 +21,10 @@ from unittest import mock
 
 import responses
 
+from orcapulse_local.ads_state import AdsState
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.ads_fake import AdsFake
+from tests.support.business_fake import BusinessState
 from tests.support.connect import approve, callback, redirect_query
 from tests.support.deployment import CONTEXT, FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
@@ -51,6 +54,7 @@ class Env:
     tiktok: TikTokFake
     functions: Functions
     context: Any
+    ads: AdsFake | None = None  # the Marketing API of the Business app (lead forms)
 
     @property
     def state(self) -> TikTokState:
@@ -75,9 +79,20 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
 
     state = state or new_state()
     functions = Functions("faults")
-    with aws_environment(state) as aws, responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    business = BusinessState(issued=state.issued)
+    ads = AdsState(app_id=business.app_id, secret=business.secret, issued=state.issued)
+    with (
+        aws_environment(state, business) as aws,
+        responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
+    ):
         try:
-            yield Env(aws=aws, tiktok=TikTokFake(state, mock), functions=functions, context=LambdaContext())
+            yield Env(
+                aws=aws,
+                tiktok=TikTokFake(state, mock),
+                functions=functions,
+                context=LambdaContext(),
+                ads=AdsFake(ads, mock),
+            )
         finally:
             functions.close()
 
@@ -223,7 +238,7 @@ class Scenario(abc.ABC):
     def record(
         self, env: Env, ctx: Any, *, fail_at: int | None = None, fault: str | None = None
     ) -> tuple[Outcome, ExternalCalls]:
-        with external_calls(env.tiktok, fail_at=fail_at, fault=fault) as calls:
+        with external_calls(env.tiktok, fail_at=fail_at, fault=fault, ads=env.ads) as calls:
             outcome = self.run(env, ctx)
         if isinstance(ctx, dict):
             ctx["injected"] = calls.injected
@@ -526,8 +541,19 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
     return ctx.get("fault") == LOST and injected is not None and injected.label == label
 
 
+# Imported here, after the base classes it builds on (it imports them from this module).
+from tests.faults.lead_form_scenarios import AdsCallback, LeadsWebhook  # noqa: E402
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (ConnectCallback(), Disconnect(), AcceptedWebhook(), TokenRefresh())
+    s.name: s
+    for s in (
+        ConnectCallback(),
+        Disconnect(),
+        AcceptedWebhook(),
+        TokenRefresh(),
+        AdsCallback(),
+        LeadsWebhook(),
+    )
 }
 
 

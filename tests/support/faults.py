@@ -244,19 +244,20 @@ class ExternalCalls(Hook):
 
 @contextlib.contextmanager
 def external_calls(
-    tiktok: Any | None = None, *, fail_at: int | None = None, fault: str | None = None
+    tiktok: Any | None = None, *, fail_at: int | None = None, fault: str | None = None, ads: Any | None = None
 ) -> Iterator[ExternalCalls]:
     """Record every outside call made inside the block (AWS always; TikTok when ``tiktok``, the
-    test's ``TikTokFake``, is given); with ``fail_at``, make that call (0-based) fail with
-    ``fault`` (``throttle``, ``5xx``, ``timeout`` or ``lost``; TikTok calls take ``5xx``,
-    ``timeout`` or ``lost``)."""
+    test's ``TikTokFake``, is given, and the Marketing API when ``ads``, its ``AdsFake``, is); with
+    ``fail_at``, make that call (0-based) fail with ``fault`` (``throttle``, ``5xx``, ``timeout``
+    or ``lost``; TikTok calls take ``5xx``, ``timeout`` or ``lost``)."""
     log = ExternalCalls(fail_at=fail_at, fault=fault)
-    previous = getattr(tiktok, "interceptor", None)
-    if tiktok is not None:
-        tiktok.interceptor = log.tiktok
+    fakes = [f for f in (tiktok, ads) if f is not None]
+    previous = [f.interceptor for f in fakes]
+    for fake in fakes:
+        fake.interceptor = log.tiktok
     try:
         with intercepting(log):
             yield log
     finally:
-        if tiktok is not None:
-            tiktok.interceptor = previous
+        for fake, before in zip(fakes, previous, strict=True):
+            fake.interceptor = before
