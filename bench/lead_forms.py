@@ -14,6 +14,7 @@ read before and after, outside the count).
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from typing import Any
 
 ADVERTISER = "7300000000000000777"
 INTEGRATION = "tt_0123456789abcdef01234567"
-SECRET = "bench-business-app-secret"
+APP_SECRET = secrets.token_hex(16)  # the Business app secret of this run
 
 
 def _delivery(first: int, count: int) -> bytes:
@@ -52,15 +53,15 @@ def _post(body: bytes) -> str:
     from orcapulse_tiktok.lead_forms import receive_leads
     from orcapulse_tiktok.tiktok.lead_signature import sign
 
-    return receive_leads(body.decode(), False, {"x-open-signature": sign(body, SECRET)})
+    return receive_leads(body.decode(), False, {"x-open-signature": sign(body, APP_SECRET)})
 
 
 def run(entries: int = 1000) -> dict[str, Any]:
     """Calls and WCU per 100 entries (new, then redelivered) and the time of ``entries`` at once."""
     import boto3
+    from orcapulse_tiktok.data import advertisers
 
     from bench.capacity import WriteTap, stack
-    from orcapulse_tiktok.data import advertisers
     from tests.support.aws_calls import intercepting
     from tests.support.deployment import CONTEXT
     from tests.support.webhooks import AwsCalls
@@ -69,7 +70,7 @@ def run(entries: int = 1000) -> dict[str, Any]:
     with stack() as shapes:
         boto3.client("secretsmanager", region_name="us-east-1").create_secret(
             Name=CONTEXT.resources["TikTokBusinessAppSecret"]["Ref"],
-            SecretString=json.dumps({"app_id": "7300000000000000900", "secret": SECRET}),
+            SecretString=json.dumps({"app_id": "7300000000000000900", "secret": APP_SECRET}),
         )
         advertisers.put_routes("ws-bench", INTEGRATION, [ADVERTISER], "2026-12-06T00:00:00Z")
         _post(_delivery(0, 1))  # a warm container: secrets and clients cached
