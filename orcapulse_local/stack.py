@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import send_from_directory
 
-from orcapulse_local import config, dev_tokens
+from orcapulse_local import ads_emulator, config, dev_tokens
 from orcapulse_local.aws_server import AwsServer, Provisioned, drain_bus_tap, provision
 from orcapulse_local.event_sources import Scheduler, StreamMappings, schedules, stream_events
 from orcapulse_local.gateway import Gateway, Request, Response, json_response
@@ -134,6 +134,8 @@ class LocalStack:
             secret_values[app_secret] = json.dumps(
                 {"client_key": config.LOCAL_CLIENT_KEY, "client_secret": config.LOCAL_CLIENT_SECRET}
             )
+        # The Business app of lead forms, as the Marketing API emulator knows it.
+        secret_values.setdefault("TikTokBusinessAppSecret", ads_emulator.local_app_secret())
         self.provisioned = provision(self.template, ctx, self.aws_url, secret_values=secret_values)
         self.functions = functions_from_template(
             self.template,
@@ -146,6 +148,7 @@ class LocalStack:
         if self.gateway.routes.match("POST", WEBHOOK_PATH):
             self.emulator.webhook_url = self.api_url + WEBHOOK_PATH
         self.emulator.redirect_uris = {ctx.parameters["TikTokRedirectUri"]}
+        ads_emulator.of(self.emulator).redirect_uris = {ctx.parameters["TikTokAdsRedirectUri"]}
 
         self.emulator.start()
         self.gateway.start()
