@@ -227,3 +227,25 @@ def test_two_workspaces_with_one_advertiser_both_get_the_lead(
     assert sorted(lead["integration_id"] for lead in stored_leads(aws)) == sorted([ads_integration, other])
     # One subscription serves both: the second connect adopted the first's.
     assert [s["callback_url"] for s in ads_state.subscriptions.values()] == [LEADS_WEBHOOK_URL]
+
+
+def test_the_lead_and_its_answers_are_announced_once_on_the_bus(
+    leads_webhook, ads_state, form, ads_integration, bus
+):
+    first = ads_state.submit_lead(ADVERTISER, form, person(1))
+    body = ads_state.delivery([first])
+    assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "accepted")
+    assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "duplicate")
+    [captured] = bus.received()
+    assert captured["detail-type"] == "SocialLeadCaptured"
+    assert captured["detail"]["contact"]["email"] == "Ana.Lima1@Example.com"
+    assert captured["detail"]["interaction"]["form_fields"] == person(1)
+    assert captured["detail"]["capture_source"] == "tiktok_lead_form"
+
+    again = ads_state.submit_lead(ADVERTISER, form, person(1, preferred_size="small"))
+    body = ads_state.delivery([again])
+    assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "accepted")
+    [activity] = bus.received()
+    assert activity["detail-type"] == "SocialLeadActivity"
+    assert activity["detail"]["lead_id"] == captured["detail"]["lead_id"]
+    assert activity["detail"]["interaction"]["form_fields"]["preferred_size"] == "small"
