@@ -249,3 +249,17 @@ def test_the_lead_and_its_answers_are_announced_once_on_the_bus(
     assert activity["detail-type"] == "SocialLeadActivity"
     assert activity["detail"]["lead_id"] == captured["detail"]["lead_id"]
     assert activity["detail"]["interaction"]["form_fields"]["preferred_size"] == "small"
+
+
+def test_sandbox_mode_verifies_and_acknowledges_without_storing(
+    leads_webhook, ads_state, form, ads_integration, aws, monkeypatch
+):
+    from orcapulse_tiktok.config import get_settings
+
+    monkeypatch.setenv("WEBHOOK_MODE", "sandbox")
+    get_settings.cache_clear()
+    body = ads_state.delivery(submissions(ads_state, form, 2))
+    assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "accepted")
+    assert status_of(leads_webhook(body, {"X-Open-Signature": "0" * 64})) == (401, "signature_invalid")
+    assert stored_leads(aws) == []
+    get_settings.cache_clear()

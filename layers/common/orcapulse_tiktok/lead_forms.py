@@ -19,6 +19,7 @@ from typing import Any
 
 from orcapulse_tiktok import clock, people
 from orcapulse_tiktok.capture import ACCEPTED, DUPLICATE, IGNORED
+from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.data import advertisers, lead_batches
 from orcapulse_tiktok.data import integrations as integration_store
 from orcapulse_tiktok.data.integrations import Target
@@ -64,6 +65,11 @@ def receive_leads(body: str | None, is_base64_encoded: bool, headers: Mapping[st
         logger.info("lead webhook object acknowledged", extra={"object": delivery.object[:4]})
         single("LeadDeliveries", kind=kind, outcome=IGNORED)
         return IGNORED
+    if get_settings().webhook_mode == "sandbox":
+        # Verified and parsed, never stored (DESIGN §1): counts only, no person's data.
+        logger.info("lead delivery verified (sandbox: not stored)", extra={"entries": len(delivery.entries)})
+        single("LeadDeliveries", kind=kind, outcome=ACCEPTED)
+        return ACCEPTED
     try:
         counts = apply_entries(delivery.entries, delivery.time)
     except DomainError:
