@@ -238,3 +238,14 @@ def test_disconnect_keeps_a_subscription_another_workspace_still_uses(
     body = ads_state.delivery(submissions(ads_state, form, 1))
     assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "accepted")
     assert [lead["workspace_id"] for lead in stored_leads(aws)] == ["ws-2"]
+
+
+def test_an_advertiser_route_item_is_never_a_comment_webhook_target(
+    ads_integration, webhook, tiktok_state, aws
+):
+    from tests.support.webhooks import comment_content
+
+    # Even an event naming the route item's open_id finds no TikTok account there.
+    body = tiktok_state.envelope("comment.update", f"advertiser:{ADVERTISER}", comment_content())
+    assert status_of(webhook.post(body, webhook.signed(body))) == (200, "ignored")
+    assert stored_leads(aws) == []

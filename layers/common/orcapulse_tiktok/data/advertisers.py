@@ -18,9 +18,9 @@ from pynamodb.exceptions import PynamoDBException
 from orcapulse_tiktok.data import faults
 from orcapulse_tiktok.data import integrations as integration_store
 from orcapulse_tiktok.data.integrations import Target
-from orcapulse_tiktok.models.integration import ADS_BUCKET, Integration, integrations
+from orcapulse_tiktok.models.integration import ADS_BUCKET, ADS_ROUTE_PREFIX, Integration, integrations
 
-ROUTE_PREFIX = "ads-route#"
+ROUTE_PREFIX = ADS_ROUTE_PREFIX
 ROUTE_OPEN_ID = "advertiser:"
 _SEPARATOR = "#"
 

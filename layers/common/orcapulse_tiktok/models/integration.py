@@ -26,6 +26,8 @@ REFRESH_BUCKET = "tiktok"
 CATCHUP_BUCKET = "tiktok_business"
 # Ads integrations (DESIGN §10) share the sparse catch-up index under their own bucket.
 ADS_BUCKET = "tiktok_ads"
+# Partition of the advertiser route items (data/advertisers.py): never an integration record.
+ADS_ROUTE_PREFIX = "ads-route#"
 
 
 class ByOpenIdIndex(GlobalSecondaryIndex["Integration"]):
