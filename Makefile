@@ -25,6 +25,7 @@ help:
 	@echo "make bench   cold-start, round-trip and paging benchmark (writes bench/results.json)"
 	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
 	@echo "make register-webhooks URL= SECRET_ID=  point the TikTok API for Business app's webhooks at URL"
+	@echo "make register-webhooks   (no URL) the same against the running local stack's emulator"
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
 	@echo "make migrate-leads  per-event leads of the old table → people (docs/leads-storage.md) SOURCE_TABLE= CHECKPOINT= [RATE=50]"
 	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
@@ -105,9 +106,9 @@ bench: build
 # the committed file drifts from the code).
 # Business accounts (docs/business-accounts.md): register the deployed webhook URL with the TikTok API
 # for Business app, for DIRECT_MESSAGE and COMMENT. Uses your AWS credentials; safe to run again.
+# Without URL it registers the running local stack's webhook URL with the TikTok emulator.
 register-webhooks: $(LOCAL_STAMP)
-	@test -n "$(URL)" || { echo "usage: make register-webhooks URL=<TikTokWebhookUrl> SECRET_ID=<TikTokBusinessAppSecretArn>"; exit 2; }
-	PYTHONPATH=.:layers/common $(PY) scripts/register_webhooks.py --url "$(URL)" $(if $(SECRET_ID),--secret-id "$(SECRET_ID)")
+	$(if $(URL),PYTHONPATH=.:layers/common $(PY) scripts/register_webhooks.py --url "$(URL)" $(if $(SECRET_ID),--secret-id "$(SECRET_ID)"),$(PY) -m orcapulse_local register-webhooks)
 
 openapi: $(STAMP)
 	PYTHONPATH=.:layers/common $(PY) scripts/gen_openapi.py

@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from orcapulse_local import config
 from orcapulse_local.ads_state import ENDPOINTS, AdsState
 
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ if TYPE_CHECKING:
 
 CONSENT_PATH = "/portal/auth"
 API_PREFIX = "/open_api/v1.3/"
-# The local Business app: published local constants, guarding nothing but a process on 127.0.0.1.
-LOCAL_APP_ID = "7300000000000000900"
-LOCAL_APP_SECRET = "local-business-app-secret-not-a-secret"  # noqa: S105 - local constant, documented
-SEED_ADVERTISERS = (("7300000000000000777", "Orca Plush Ads"),)
+# The local Business app (config.py): the Marketing API is the same app as the Business API.
+LOCAL_APP_ID = config.LOCAL_BUSINESS_APP_ID
+SEED_ADVERTISERS = (("7300000000000000555", "Orca Plush Ads"),)
+API_PATHS = frozenset(API_PREFIX + path for _, path in ENDPOINTS.values())
 SAMPLE_ANSWERS = {"name": "Ana Lima", "email": "ana.lima@example.com", "phone_number": "+351912345678"}
 
 _ROUTES = Map(
@@ -72,14 +73,9 @@ _PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).fr
 )
 
 
-def local_app_secret() -> str:
-    """The local Business app's secret value (``{"app_id", "secret"}``), as the stack stores it."""
-    return json.dumps({"app_id": LOCAL_APP_ID, "secret": LOCAL_APP_SECRET})
-
-
 def local_ads_state() -> AdsState:
     """The emulator's model: the local Business app and a seed advertiser with one form."""
-    state = AdsState(app_id=LOCAL_APP_ID, secret=LOCAL_APP_SECRET)
+    state = AdsState(app_id=LOCAL_APP_ID, secret=config.LOCAL_BUSINESS_APP_SECRET)
     for advertiser_id, name in SEED_ADVERTISERS:
         state.add_advertiser(advertiser_id, name)
         state.add_form(advertiser_id)
@@ -101,7 +97,8 @@ class AdsEmulator:
         self.dropped: list[str] = []  # lead ids whose delivery was dropped on request
 
     def handles(self, path: str) -> bool:
-        return path == CONSENT_PATH or path.startswith((API_PREFIX, "/local/ads/"))
+        """Whether ``path`` is the Marketing API's (the Business API's paths stay with its emulator)."""
+        return path == CONSENT_PATH or path in API_PATHS or path.startswith("/local/ads/")
 
     def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)

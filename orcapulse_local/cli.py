@@ -146,6 +146,35 @@ def webhook(args: argparse.Namespace) -> int:
     return 0 if body.get("status") == 200 else 2
 
 
+def register_webhooks(args: argparse.Namespace) -> int:
+    """The operator command (scripts/register_webhooks.py) run against the running local stack:
+    its moto holds the Business app's secret, its emulator is TikTok API for Business, and the
+    gateway's ``/webhooks/tiktok`` is the URL registered."""
+    import runpy
+
+    from orcapulse_local.stack import WEBHOOK_PATH, app_secret_logical_id
+    from orcapulse_local.template import ROOT, deployment_context, load_template, resolve
+
+    api = config.url(config.port_from_env("api"))
+    if not _is_local_stack(api):
+        print(f"No local stack answers at {api}. Start it with `make local`.", file=sys.stderr)
+        return 1
+    template = load_template()
+    ctx = deployment_context(template, config.stack_parameters(api), region=config.REGION)
+    logical = app_secret_logical_id(template, "TIKTOK_BUSINESS_APP_SECRET_ID")
+    if logical is None:
+        print("template.yaml names no TIKTOK_BUSINESS_APP_SECRET_ID", file=sys.stderr)
+        return 1
+    _use_local_aws()
+    os.environ["AWS_ENDPOINT_URL"] = config.url(config.port_from_env("aws"))
+    sys.path.insert(0, str(ROOT / "layers" / "common"))
+    script = runpy.run_path(str(ROOT / "scripts" / "register_webhooks.py"))
+    name = str(resolve(template["Resources"][logical]["Properties"]["Name"], ctx))
+    tiktok = config.url(config.port_from_env("tiktok"))
+    result: int = script["main"](["--url", api + WEBHOOK_PATH, "--secret-id", name, "--api-base-url", tiktok])
+    return result
+
+
 def demo(args: argparse.Namespace) -> int:
     from orcapulse_local.demo import run_demo
 
@@ -189,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--author", default="", help="who writes (the same author is the same person)")
     p.add_argument("--redeliver", default="", help="send this delivery id again (a duplicate)")
     p.set_defaults(func=webhook)
+
+    p = commands.add_parser(
+        "register-webhooks", help="register the local webhook URL with the emulated Business app"
+    )
+    p.set_defaults(func=register_webhooks)
 
     p = commands.add_parser("demo", help="connect → leads → disconnect, step by step (make demo)")
     p.set_defaults(func=demo)

@@ -35,6 +35,11 @@ DEFAULT_USER = "user-local"
 LOCAL_CLIENT_KEY = "awlocalclientkey"
 LOCAL_CLIENT_SECRET = "local-tiktok-client-secret-not-a-secret"  # noqa: S105 - local constant, documented
 
+# The local TikTok API for Business app (business accounts, DESIGN §8): its app_id is the consent
+# page's client_key for a business account and the client_key of its webhook deliveries.
+LOCAL_BUSINESS_APP_ID = "7300000000000000777"
+LOCAL_BUSINESS_APP_SECRET = "local-tiktok-business-secret-not-a-secret"  # noqa: S105 - local constant, documented
+
 # The name the emulator's consent page asks the user to log in to (LOCAL_TIKTOK_APP_NAME changes it).
 LOCAL_APP_NAME = "OrcaPulse (local)"
 
@@ -43,6 +48,8 @@ SEED_ACCOUNTS = (
     ("open-id-orca-fan", "Orca Fan Shop"),
     ("open-id-tide-pool", "Tide Pool Studio"),
 )
+# Business accounts the emulator knows from the start: business_id (its open_id), username, name.
+SEED_BUSINESS_ACCOUNTS = (("biz-orca-outfitters", "orca_outfitters", "Orca Outfitters"),)
 
 
 def port_from_env(name: str, env: dict[str, str] | None = None) -> int:

@@ -2,7 +2,9 @@
 account; a person comments and then writes a DM, and is one lead with two interactions; a
 duplicate delivery changes nothing; a second person is a second lead; the people are listed,
 filtered and one's timeline is opened; the bus saw each person once and each later interaction
-once; disconnecting revokes the token at TikTok.
+once; disconnecting revokes the token at TikTok. Then a business account (TikTok API for Business,
+``demo_business``): its DM and comment become a lead, and a comment whose webhook TikTok dropped is
+found by the catch-up, once.
 
 Only the product's HTTP API and the stack's ``/local/`` helpers are used — exactly what a person
 with a browser and the console could do."""
@@ -78,20 +80,28 @@ class Demo:
         self.list_and_filter(buyer, other)
         self.announced()
         self.disconnect()
+        from orcapulse_local.demo_business import BusinessStory  # it builds on this class
+
+        BusinessStory(self).run(first_step=9)
         self.say("\nDone: every step behaved as the design says.")
 
     def connect(self) -> None:
         self.step(1, "Connect a TikTok account")
-        start = self.call("GET", "/integrations/tiktok/oauth/start")
+        self.integration = self.authorize("personal", f"Demo Aquarium Shop {secrets.token_hex(2)}")
+
+    def authorize(self, account_type: str, name: str) -> dict[str, Any]:
+        """Start connecting an account of ``account_type``, approve a new account named ``name`` at
+        the TikTok emulator, follow the callback: the integration as ``GET /integrations`` lists it."""
+        start = self.call("GET", "/integrations/tiktok/oauth/start", params={"account_type": account_type})
         authorize = start["authorize_url"]
         parts = urlsplit(authorize)
         self.detail(
-            f"GET /integrations/tiktok/oauth/start → authorize URL at {parts.scheme}://{parts.netloc}"
+            f"GET /integrations/tiktok/oauth/start?account_type={account_type} → authorize URL at "
+            f"{parts.scheme}://{parts.netloc}"
         )
         page = self.http.get(authorize, timeout=self.timeout)
         check(page.status_code == 200 and "Approve" in page.text and "Deny" in page.text, "no consent page")
         self.detail("the TikTok consent page offers Approve and Deny")
-        name = f"Demo Aquarium Shop {secrets.token_hex(2)}"
         form = {**dict(parse_qsl(parts.query)), "decision": "approve", "open_id": "new", "display_name": name}
         approved = self.http.post(
             authorize.split("?")[0], data=form, allow_redirects=False, timeout=self.timeout
@@ -110,14 +120,23 @@ class Demo:
         items = self.call("GET", "/integrations")["items"]
         found = [i for i in items if i["integration_id"] == landing["integration_id"]]
         check(len(found) == 1 and found[0]["status"] == "active", "the integration is not listed as active")
-        self.integration = found[0]
-        self.detail(f"GET /integrations → {found[0]['display_name']} ({found[0]['open_id']}), status active")
+        self.detail(
+            f"GET /integrations → {found[0]['display_name']} ({found[0]['open_id']}), status active, "
+            f"account_type {found[0].get('account_type')}"
+        )
+        integration: dict[str, Any] = found[0]
+        return integration
 
-    def send(self, kind: str, text: str, author: str) -> dict[str, Any]:
+    def send(self, kind: str, text: str, author: str, open_id: str | None = None) -> dict[str, Any]:
         delivery: dict[str, Any] = self.local(
             "POST",
             "/local/tiktok/webhooks",
-            json={"event": kind, "open_id": self.integration["open_id"], "text": text, "author": author},
+            json={
+                "event": kind,
+                "open_id": open_id or self.integration["open_id"],
+                "text": text,
+                "author": author,
+            },
         )
         check(delivery["status"] == 200, f"the webhook answered {delivery['status']}: {delivery['response']}")
         check(delivery["response"] == {"status": "accepted"}, f"the webhook answered {delivery['response']}")
@@ -131,7 +150,8 @@ class Demo:
             lead for lead in self.leads()["items"] if lead["author"]["username"] == author
         ]
         check(len(found) == 1, f"expected one lead for {author}, found {len(found)}")
-        return found[0]
+        integration: dict[str, Any] = found[0]
+        return integration
 
     def new_person(self, author: str) -> dict[str, Any]:
         self.step(2, "A TikTok comment arrives: a new person, a new lead")

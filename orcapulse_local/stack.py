@@ -40,12 +40,13 @@ WEBHOOK_PATH = "/webhooks/tiktok"
 MAX_LOCAL_BODY = 64 * 1024
 
 
-def app_secret_logical_id(template: dict[str, Any]) -> str | None:
-    """The secret that ``TIKTOK_APP_SECRET_ID`` names, wherever the template sets it."""
+def app_secret_logical_id(template: dict[str, Any], variable: str = "TIKTOK_APP_SECRET_ID") -> str | None:
+    """The secret that ``variable`` (the Login Kit app's by default) names, wherever the template
+    sets it."""
     scopes = [template.get("Globals", {}).get("Function", {})]
     scopes += [r.get("Properties", {}) for r in template["Resources"].values()]
     for scope in scopes:
-        ref = scope.get("Environment", {}).get("Variables", {}).get("TIKTOK_APP_SECRET_ID")
+        ref = scope.get("Environment", {}).get("Variables", {}).get(variable)
         if isinstance(ref, dict) and "Ref" in ref:
             return str(ref["Ref"])
     return None
@@ -134,8 +135,11 @@ class LocalStack:
             secret_values[app_secret] = json.dumps(
                 {"client_key": config.LOCAL_CLIENT_KEY, "client_secret": config.LOCAL_CLIENT_SECRET}
             )
-        # The Business app of lead forms, as the Marketing API emulator knows it.
-        secret_values.setdefault("TikTokBusinessAppSecret", ads_emulator.local_app_secret())
+        business_secret = app_secret_logical_id(self.template, "TIKTOK_BUSINESS_APP_SECRET_ID")
+        if business_secret:
+            secret_values[business_secret] = json.dumps(
+                {"app_id": config.LOCAL_BUSINESS_APP_ID, "secret": config.LOCAL_BUSINESS_APP_SECRET}
+            )
         self.provisioned = provision(self.template, ctx, self.aws_url, secret_values=secret_values)
         self.functions = functions_from_template(
             self.template,
@@ -282,6 +286,7 @@ class LocalStack:
                 str(body.get("open_id") or "") or None,
                 str(body.get("text") or ""),
                 str(body.get("author") or "")[:128] or None,
+                body.get("hold") is True,
             )
         except ValueError as exc:
             return _error(400, "invalid_event", str(exc))

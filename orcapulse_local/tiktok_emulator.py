@@ -1,19 +1,23 @@
 """A TikTok emulator on localhost, served by Werkzeug: the documented endpoints the product uses,
-from the same stateful model the tests use (:class:`TikTokState`), plus a signed-webhook sender.
+from the same stateful models the tests use (:class:`TikTokState`, :class:`BusinessState`), plus a
+signed-webhook sender.
 
 TikTok's side:
 - ``GET /v2/auth/authorize/`` — the consent page (HTML, naming the app) with Approve and Deny; a
   form POST to the same path with ``decision=approve|deny`` redirects to ``redirect_uri`` with
-  ``code``, ``scopes``, ``state`` (or ``error=access_denied``), as Login Kit does;
+  ``code``, ``scopes``, ``state`` (or ``error=access_denied``), as Login Kit does; a request with
+  the Business app's ``app_id`` as ``client_key`` connects a business account;
 - ``POST /v2/oauth/token/`` (authorization code with hex-S256 PKCE, refresh with rotation),
-  ``GET /v2/user/info/``, ``POST /v2/oauth/revoke/``.
+  ``GET /v2/user/info/``, ``POST /v2/oauth/revoke/``;
+- TikTok API for Business under ``/open_api/v1.3/`` (``business_emulator``).
 
 Local controls (never part of TikTok's API; JSON only, so no cross-site form reaches them):
 ``GET /local/state`` (accounts, call counts, revoked accounts — never a token),
 ``POST /local/accounts``, ``POST /local/webhooks`` (send a signed event to the product's webhook
-URL; an optional ``author`` writes as that person), ``POST /local/webhooks/{id}/redeliver`` (the
+URL; an optional ``author`` writes as that person; ``hold`` lists a business comment without
+delivering it), ``POST /local/webhooks/{id}/redeliver`` (the
 same delivery again, as TikTok's at-least-once retries do) and ``POST /local/faults`` (make the
-next calls of an endpoint fail)."""
+next calls of an endpoint fail; ``business.<endpoint>`` for the Business API)."""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
 
 import requests
 from werkzeug.exceptions import HTTPException
@@ -31,6 +34,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from orcapulse_local import ads_emulator, config
+from orcapulse_local.business_emulator import BusinessEmulator
+from orcapulse_local.business_state import PREFIX
+from orcapulse_local.consent import authorize_problem, decide
 from orcapulse_local.consent_page import AUTHORIZE_PATH, consent_page, error_page
 from orcapulse_local.serving import AccessLog, LocalServer
 from orcapulse_local.tiktok_state import ENDPOINTS, TikTokState
@@ -108,8 +114,10 @@ class TikTokEmulator:
         redirect_uris: tuple[str, ...] = (),
         app_name: str = config.LOCAL_APP_NAME,
         access_log: AccessLog | None = None,
+        business: BusinessEmulator | None = None,
     ):
         self.state = state or local_state()
+        self.business = business or BusinessEmulator()
         self.webhook_url = webhook_url
         self.redirect_uris = set(redirect_uris)
         self.app_name = app_name
@@ -134,68 +142,48 @@ class TikTokEmulator:
     # -- Login Kit ---------------------------------------------------------------------------------
     def check_authorize(self, params: dict[str, str]) -> str | None:
         """Why TikTok would refuse this authorize request, or None."""
-        if params.get("client_key") != self.state.client_key:
-            return "This app (client_key) is not known to TikTok."
-        if params.get("response_type") != "code":
-            return "response_type must be code."
-        redirect = params.get("redirect_uri", "")
-        if self.redirect_uris and redirect not in self.redirect_uris:
-            return "redirect_uri is not registered for this app."
-        if not redirect:
-            return "redirect_uri is missing."
-        if not params.get("scope"):
-            return "scope is missing."
-        if params.get("code_challenge") and params.get("code_challenge_method") != "S256":
-            return "code_challenge_method must be S256."
-        return None
+        keys = (self.state.client_key, self.business.state.app_id)
+        return authorize_problem(params, client_keys=keys, redirect_uris=self.redirect_uris)
 
     def decide(self, form: list[tuple[str, str]]) -> str:
         """The consent form's answer: the redirect location."""
-        params = dict(form)
-        redirect = params["redirect_uri"]
-        sep = "&" if urlsplit(redirect).query else "?"
-        state = {"state": params["state"]} if params.get("state") else {}
-        if params.get("decision") != "approve":
-            denied = {"error": "access_denied", "error_description": "The user denied the request."}
-            return f"{redirect}{sep}{urlencode({**denied, **state})}"
-        open_id = params.get("open_id") or next(iter(self.state.accounts))
-        if open_id == "new":
-            open_id = self.state.add_account(
-                display_name=params.get("display_name") or "New Orca Fan"
-            ).open_id
-        requested = [s.strip() for s in params.get("scope", "").split(",") if s.strip()]
-        if "scopes_submitted" in params:
-            # The consent page's boxes: the user may untick a scope, as on TikTok.
-            ticked = {v for k, v in form if k == "granted_scope"}
-            requested = [s for s in requested if s in ticked]
-        granted = ",".join(requested)  # a scripted approval grants what was asked for
-        code = self.state.authorize(
-            client_key=params["client_key"],
-            redirect_uri=redirect,
-            scope=params.get("scope", ""),
-            code_challenge=params.get("code_challenge") or None,
-            open_id=open_id,
-            granted_scopes=granted,
-        )
-        self.last_authorized = open_id
-        return f"{redirect}{sep}{urlencode({'code': code, 'scopes': granted, **state})}"
+        location, open_id = decide(form, self.state, self.business)
+        self.last_authorized = open_id or self.last_authorized
+        return location
 
     # -- webhooks ----------------------------------------------------------------------------------
     def send_event(
-        self, kind: str, open_id: str | None = None, text: str = "", author: str | None = None
+        self,
+        kind: str,
+        open_id: str | None = None,
+        text: str = "",
+        author: str | None = None,
+        hold: bool = False,
     ) -> Delivery:
         """Build, sign and deliver an event of ``kind`` (comment, dm, high_intent, removed) to the
-        webhook URL; ``author`` names who wrote it (the same author is the same person)."""
+        webhook URL; ``author`` names who wrote it (the same author is the same person). For a
+        business account, comments and DMs are listed by its Business API too; ``hold`` lists a
+        comment without delivering it (a webhook TikTok dropped; redelivering it is a late webhook)."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"event must be one of {', '.join(EVENT_KINDS)}")
         open_id = open_id or self.last_authorized or next(iter(self.state.accounts))
+        business = open_id in self.business.state.accounts
+        if hold and not (business and kind == "comment"):
+            raise ValueError("only a business account's comment can be held")
         if kind != "removed" and not text:
             text = "Hi! How much is the orca plush, and do you ship to Lisbon?"
-        content = event_content(kind, open_id, text, author=author or None)
-        body = self.state.envelope(EVENT_KINDS[kind], open_id, content)
-        return self._deliver(
-            Delivery(id=secrets.token_hex(6), event=EVENT_KINDS[kind], open_id=open_id, body=body)
-        )
+        if business and kind in ("comment", "dm"):
+            build = self.business.comment if kind == "comment" else self.business.message
+            content = build(open_id, text, author or None, **({"hold": hold} if hold else {}))
+        else:
+            content = event_content(kind, open_id, text, author=author or None)
+        body = (self.business.state if business else self.state).envelope(EVENT_KINDS[kind], open_id, content)
+        delivery = Delivery(id=secrets.token_hex(6), event=EVENT_KINDS[kind], open_id=open_id, body=body)
+        if hold:  # kept, so a late delivery can be sent with /redeliver
+            with self._lock:
+                self.deliveries[delivery.id] = delivery
+            return delivery
+        return self._deliver(delivery)
 
     def redeliver(self, delivery_id: str) -> Delivery:
         """Send a past delivery's exact body again, freshly signed, as TikTok's retries do."""
@@ -207,11 +195,15 @@ class TikTokEmulator:
         )
 
     def _deliver(self, delivery: Delivery) -> Delivery:
-        if not self.webhook_url:
+        business = delivery.open_id in self.business.state.accounts
+        kind = next(k for k, e in EVENT_KINDS.items() if e == delivery.event)
+        url = (business and self.business.callback_url(kind)) or self.webhook_url
+        if not url:
             raise ValueError("the emulator has no webhook URL")
         with self._lock:
             self.deliveries[delivery.id] = delivery
-        delivery.status, delivery.response = deliver(self.state, self.webhook_url, delivery.body)
+        signer = self.business.state if business else self.state
+        delivery.status, delivery.response = deliver(signer, url, delivery.body)
         return delivery
 
     def snapshot(self) -> dict[str, Any]:
@@ -238,11 +230,14 @@ class TikTokEmulator:
                 "revoked": list(self.state.revoked),
                 "last_authorized": self.last_authorized,
                 "deliveries": len(self.deliveries),
+                "business": self.business.snapshot(),
             }
 
     # -- HTTP --------------------------------------------------------------------------------------
     def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The emulator as a WSGI application."""
+        if environ.get("PATH_INFO", "").startswith(PREFIX):
+            return self.business.wsgi(environ, start_response)
         request = _Request(environ)
         try:
             endpoint, args = _ROUTES.bind_to_environ(environ).match()
@@ -274,7 +269,9 @@ class TikTokEmulator:
         problem = self.check_authorize(query)
         if problem:
             return _html(400, error_page(problem))
-        return _html(200, consent_page(query, self.state.accounts.values(), self.app_name))
+        business = self.business.is_business(query.get("client_key"))
+        accounts = self.business.accounts() if business else self.state.accounts.values()
+        return _html(200, consent_page(query, accounts, self.app_name))
 
     def _on_decision(self, request: Request) -> Response:
         fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
@@ -312,6 +309,7 @@ class TikTokEmulator:
                 str(doc.get("open_id") or "") or None,
                 str(doc.get("text") or ""),
                 str(doc.get("author") or "") or None,
+                doc.get("hold") is True,
             )
         )
 
@@ -330,6 +328,8 @@ class TikTokEmulator:
 
     def _on_faults(self, doc: dict[str, Any]) -> Response:
         endpoint = str(doc.get("endpoint", ""))
+        if endpoint.startswith("business."):
+            return _json(*self.business.fault_control(endpoint.removeprefix("business."), doc))
         try:
             if endpoint not in ENDPOINTS:
                 raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")

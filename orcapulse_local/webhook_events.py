@@ -7,11 +7,14 @@ import hashlib
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from orcapulse_local.tiktok_state import TikTokState
+
+if TYPE_CHECKING:
+    from orcapulse_local.business_state import BusinessState
 
 EVENT_KINDS = {
     "comment": "comment.update",
@@ -98,8 +101,11 @@ class Delivery:
         }
 
 
-def deliver(state: TikTokState, url: str, body: bytes, timeout: float = 20.0) -> tuple[int, Any]:
-    """POST ``body`` to ``url`` signed as TikTok signs it; the answer's status and JSON body."""
+def deliver(
+    state: TikTokState | BusinessState, url: str, body: bytes, timeout: float = 20.0
+) -> tuple[int, Any]:
+    """POST ``body`` to ``url`` signed as TikTok signs it (with the secret of the app ``state``
+    models); the answer's status and JSON body."""
     resp = requests.post(
         url,
         data=body,

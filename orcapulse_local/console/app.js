@@ -118,6 +118,16 @@ function statusCell(item) {
   return el("td", {}, badge);
 }
 
+// The kind of account (DESIGN §8) and what it gives: only business accounts get comments and DMs.
+const ACCOUNT_KIND = { personal: "Personal (Login Kit)", business: "Business", ads: "Ads" };
+
+function kindCell(item) {
+  const kind = item.account_type || "personal";
+  return el("td", { "data-testid": "integration-kind" },
+    el("span", { class: "badge kind" }, ACCOUNT_KIND[kind] || kind),
+    el("div", { class: "note", "data-testid": "integration-capabilities" }, (item.capabilities || []).join(", ")));
+}
+
 function actionsCell(item) {
   if (NEEDS_ACTION.has(item.status)) {
     return el("td", { class: "actions" },
@@ -136,6 +146,7 @@ async function loadIntegrations() {
   rows.replaceChildren(...state.integrations.map((item) => el("tr", { "data-integration": item.integration_id },
     el("td", {}, el("div", { class: "account" }, avatar(accountName(item)),
       el("div", {}, el("div", {}, item.display_name || "—"), el("code", { class: "note" }, item.open_id)))),
+    kindCell(item),
     statusCell(item),
     el("td", {}, when(item.connected_at)),
     el("td", {}, when(item.last_event_at, "minute")),
@@ -174,10 +185,11 @@ function avatar(name) {
 }
 
 // Reconnecting is connecting again: the product keeps the integration's id for the same account.
-async function connect(item) {
+async function connect(item, accountType) {
   clearBanner();
+  const kind = accountType || item?.account_type || "personal";
   try {
-    const body = await api("/integrations/tiktok/oauth/start");
+    const body = await api(`/integrations/tiktok/oauth/start?account_type=${encodeURIComponent(kind)}`);
     if (item) sessionStorage.setItem("orcapulse.reconnecting", item.integration_id);
     else sessionStorage.removeItem("orcapulse.reconnecting");
     window.location.assign(body.authorize_url);
@@ -210,7 +222,9 @@ async function sendEvent(event) {
   const openId = $("event-account").value;
   if (!openId) { result.textContent = "Connect a TikTok account first: events are sent to one of yours."; return; }
   result.textContent = "Sending…";
-  const payload = { event: $("event-kind").value, open_id: openId, text: $("event-text").value };
+  const kind = $("event-kind").value;
+  const payload = { event: kind === "held" ? "comment" : kind, open_id: openId, text: $("event-text").value };
+  if (kind === "held") payload.hold = true;
   const author = $("event-author").value.trim();
   if (author) payload.author = author;
   const response = await fetch("/local/tiktok/webhooks", {
@@ -220,11 +234,31 @@ async function sendEvent(event) {
   });
   const body = await response.json();
   if (!response.ok) { result.textContent = `Not sent: ${body?.error?.message || response.status}`; return; }
+  if (payload.hold) {
+    result.textContent = "Comment posted at TikTok, its webhook dropped: only the business catch-up can find it.";
+    return;
+  }
   const answer = body.response?.status;
   const said = body.event === "authorization.removed" && answer === "accepted"
     ? "accepted: the account now shows as revoked"
     : WEBHOOK_ANSWER[answer] || `HTTP ${body.status} ${answer ?? JSON.stringify(body.response)}`;
   result.textContent = `${EVENT_NAME[body.event] || body.event} sent; the product's webhook answered ${said}.`;
+  await refresh();
+}
+
+async function runCatchup() {
+  clearBanner();
+  const result = $("catchup-result");
+  result.textContent = "Running…";
+  const response = await fetch("/local/schedules/BusinessCatchupFunction/run", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+  });
+  const body = await response.json();
+  const report = body.result;
+  result.textContent = response.ok && body.ok && report
+    ? `Catch-up: ${report.integrations} business account(s), ${report.comments_seen} comment(s) seen, ` +
+      `${report.leads_created} new, ${report.duplicates} already captured.`
+    : `Catch-up failed: ${body?.error?.message || body?.error || response.status}`;
   await refresh();
 }
 
@@ -477,7 +511,9 @@ async function main() {
   $("banner-close").addEventListener("click", clearBanner);
   $("timeline-close").addEventListener("click", closeTimeline);
   $("timeline-more").addEventListener("click", () => loadInteractions(state.timeline.request));
-  $("connect").addEventListener("click", () => connect(null));
+  $("connect").addEventListener("click", () => connect(null, "personal"));
+  $("connect-business").addEventListener("click", () => connect(null, "business"));
+  $("run-catchup").addEventListener("click", runCatchup);
   $("test-event").addEventListener("submit", sendEvent);
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -24,7 +24,7 @@ import responses
 from orcapulse_local.ads_state import AdsState
 from orcapulse_local.tiktok_state import TikTokState
 from tests.support.ads_fake import AdsFake
-from tests.support.business_fake import BusinessState
+from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.connect import approve, callback, redirect_query
 from tests.support.deployment import CONTEXT, FRONTEND_URL
 from tests.support.events import claims, http_event, json_body
@@ -54,6 +54,7 @@ class Env:
     tiktok: TikTokFake
     functions: Functions
     context: Any
+    business: BusinessFake
     ads: AdsFake | None = None  # the Marketing API of the Business app (lead forms)
 
     @property
@@ -79,7 +80,7 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
 
     state = state or new_state()
     functions = Functions("faults")
-    business = BusinessState(issued=state.issued)
+    business = BusinessState(issued=state.issued)  # what it issues is checked for leaks too
     ads = AdsState(app_id=business.app_id, secret=business.secret, issued=state.issued)
     with (
         aws_environment(state, business) as aws,
@@ -91,6 +92,7 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
                 tiktok=TikTokFake(state, mock),
                 functions=functions,
                 context=LambdaContext(),
+                business=BusinessFake(business, mock),
                 ads=AdsFake(ads, mock),
             )
         finally:
@@ -238,7 +240,9 @@ class Scenario(abc.ABC):
     def record(
         self, env: Env, ctx: Any, *, fail_at: int | None = None, fault: str | None = None
     ) -> tuple[Outcome, ExternalCalls]:
-        with external_calls(env.tiktok, fail_at=fail_at, fault=fault, ads=env.ads) as calls:
+        with external_calls(
+            env.tiktok, fail_at=fail_at, fault=fault, business=env.business, ads=env.ads
+        ) as calls:
             outcome = self.run(env, ctx)
         if isinstance(ctx, dict):
             ctx["injected"] = calls.injected
@@ -255,15 +259,23 @@ class ConnectCallback(Scenario):
         "tiktok.user_info": (302, "profile_fetch_failed"),
     }
     default = (302, "internal_error")
+    token_label = "tiktok.token"  # the code exchange
 
     def setup(self, env: Env) -> dict[str, Any]:
         return self._approve(env)
+
+    def _tokens(self, env: Env) -> dict[str, dict[str, Any]]:
+        """The access tokens TikTok has issued for the app this callback completes."""
+        return env.state.access_tokens
+
+    def _live(self, env: Env, tokens: dict[str, Any]) -> bool:
+        return live_at_tiktok(env, tokens)
 
     def _approve(self, env: Env) -> dict[str, Any]:
         cold_container()
         params = approve(env.functions, env.context, env.tiktok, workspace=WORKSPACES[0], open_id=OPEN_ID)
         cold_container()
-        return {"params": params, "tokens_before": set(env.state.access_tokens)}
+        return {"params": params, "tokens_before": set(self._tokens(env))}
 
     def run(self, env: Env, ctx: dict[str, Any]) -> Outcome:
         return callback_outcome(callback(env.functions, env.context, ctx["params"]))
@@ -281,12 +293,12 @@ class ConnectCallback(Scenario):
         if outcome.detail != "connected":
             assert records(env) == {}, "a failed callback stored an integration"
             # A token the failed callback obtained is revoked, so nothing usable is left anywhere.
-            obtained = set(env.state.access_tokens) - ctx["tokens_before"]
-            if _lost_at(ctx, "tiktok.token"):
+            obtained = set(self._tokens(env)) - ctx["tokens_before"]
+            if _lost_at(ctx, self.token_label):
                 # TikTok issued tokens whose answer never arrived: the product never held them and
                 # cannot revoke them (docs/THREATS.md); they expire at TikTok on their own.
                 obtained = set()
-            alive = [t for t in obtained if not env.state.access_tokens[t]["revoked"]]
+            alive = [t for t in obtained if not self._tokens(env)[t].get("revoked")]
             assert not alive, "a failed callback left a live token at TikTok"
 
     def rerun(self, env: Env, ctx: dict[str, Any], first: Outcome) -> Outcome:
@@ -301,7 +313,7 @@ class ConnectCallback(Scenario):
         assert again.extra["integration_id"] == integration_id
         assert item["status"]["S"] == "active"
         assert item["workspace_id"]["S"] == WORKSPACES[0]
-        assert live_at_tiktok(env, env.aws.token_secrets()[integration_id])
+        assert self._live(env, env.aws.token_secrets()[integration_id])
 
 
 class Disconnect(Scenario):
@@ -313,6 +325,7 @@ class Disconnect(Scenario):
         "secretsmanager.GetSecretValue(token secret)": (200, "revoked"),
         "tiktok.revoke": (200, "not_revoked"),
     }
+    revoke_label = "tiktok.revoke"
 
     def setup(self, env: Env) -> dict[str, Any]:
         integration_id = connected(env, WORKSPACES[0])
@@ -348,7 +361,7 @@ class Disconnect(Scenario):
         if outcome.status == 200:
             assert records(env) == {}
             assert env.aws.token_secrets() == {}
-            if outcome.detail == "revoked" or not _lost_at(ctx, "tiktok.revoke"):
+            if outcome.detail == "revoked" or not _lost_at(ctx, self.revoke_label):
                 # A revoke whose answer was lost may have worked: "not revoked" is all we know.
                 assert self._revoked_at_tiktok(env, ctx) == (outcome.detail == "revoked")
         elif not _lost_at(ctx, "dynamodb.DeleteItem(IntegrationsTable)"):
@@ -555,6 +568,10 @@ SCENARIOS: dict[str, Scenario] = {
         LeadsWebhook(),
     )
 }
+# The business account paths (DESIGN §8) build on the scenarios above.
+from tests.faults.business_scenarios import BUSINESS_SCENARIOS  # noqa: E402
+
+SCENARIOS.update({s.name: s for s in BUSINESS_SCENARIOS})
 
 
 def record_baseline(scenario: Scenario) -> list[Call]:

@@ -86,16 +86,16 @@ class AdsCallback(Scenario):
 
     name = "ads-callback"
     expected: Expectations = {
-        "tiktok.ads.access_token": (302, "token_exchange_failed"),
-        "tiktok.ads.advertisers": (302, "profile_fetch_failed"),
+        "business.ads.access_token": (302, "token_exchange_failed"),
+        "business.ads.advertisers": (302, "profile_fetch_failed"),
         # The connect is stored by then: what follows completes or leaves a pending subscription.
         "dynamodb.GetItem(IntegrationsTable)#3": (302, "connected"),
         "secretsmanager.GetSecretValue(token secret)#2": (302, "connected"),
-        "tiktok.ads.subscriptions": (302, "connected"),
-        "tiktok.ads.subscribe": (302, "connected"),
+        "business.ads.subscriptions": (302, "connected"),
+        "business.ads.subscribe": (302, "connected"),
         "dynamodb.UpdateItem(IntegrationsTable)#2": (302, "connected"),
         # A revoke of a failed connect is best effort (nothing was stored).
-        "tiktok.ads.revoke_token": (302, "internal_error"),
+        "business.ads.revoke_token": (302, "internal_error"),
     }
     default = (302, "internal_error")
 
@@ -124,7 +124,7 @@ class AdsCallback(Scenario):
             assert state.subscriptions == {}
             obtained = (
                 set()
-                if _lost_at(ctx, "tiktok.ads.access_token")
+                if _lost_at(ctx, "business.ads.access_token")
                 else set(state.tokens) - ctx["tokens_before"]
             )
             assert all(state.tokens[t].get("revoked") for t in obtained), (

@@ -24,7 +24,7 @@ def live(stack: LocalStack) -> Iterator[LocalStack]:
     """The shared stack; afterwards, the function logs must hold none of the emulator's secrets."""
     yield stack
     assert stack.emulator is not None
-    issued = list(stack.emulator.state.issued)
+    issued = [*stack.emulator.state.issued, *stack.emulator.business.state.issued]
     text = "\n".join(line for _, line in list(stack.logs))
     leaked = [s for s in issued if s in text]
     assert not leaked, f"{len(leaked)} issued code(s)/token(s) appear in the function logs"

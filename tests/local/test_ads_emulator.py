@@ -28,7 +28,7 @@ def test_the_consent_page_approves_and_denies(emulator):
     query = {"app_id": LOCAL_APP_ID, "state": "s-1", "redirect_uri": REDIRECT}
     page = client.get("/portal/auth", query_string=query)
     assert page.status_code == 200
-    assert "7300000000000000777" in page.get_data(as_text=True)
+    assert "7300000000000000555" in page.get_data(as_text=True)
     approved = client.post("/portal/auth", data={**query, "decision": "approve"})
     answer = dict(parse_qsl(urlsplit(approved.headers["Location"]).query))
     assert set(answer) == {"auth_code", "state"}
@@ -42,14 +42,14 @@ def test_the_consent_page_approves_and_denies(emulator):
 
 def test_the_token_endpoint_answers_in_the_documented_envelope(emulator):
     client = Client(emulator.wsgi)
-    code = emulator.state.authorize(["7300000000000000777"])
+    code = emulator.state.authorize(["7300000000000000555"])
     resp = client.post(
         "/open_api/v1.3/oauth2/access_token/",
         json={"app_id": LOCAL_APP_ID, "secret": emulator.state.secret, "auth_code": code},
     )
     body = resp.get_json()
     assert (resp.status_code, body["code"]) == (200, 0)
-    assert body["data"]["advertiser_ids"] == ["7300000000000000777"]
+    assert body["data"]["advertiser_ids"] == ["7300000000000000555"]
     again = client.post(
         "/open_api/v1.3/oauth2/access_token/",
         json={"app_id": LOCAL_APP_ID, "secret": emulator.state.secret, "auth_code": code},

@@ -2,7 +2,8 @@
 to do, connecting two TikTok accounts at the emulator's consent page, test events becoming leads —
 people, with their account named: one author's DM and comment are one person with two
 interactions, whose timeline opens and pages — TikTok revoking one account and a Reconnect, a
-workspace switch, the same page at phone width, and a disconnect.
+workspace switch, the same page at phone width, and a disconnect; then a business account
+connected with its kind shown, and a comment whose webhook TikTok dropped found by the catch-up.
 
 Uses Debian's Chromium (``make browser`` installs it) through Playwright's bundled driver. Under
 ``make test`` (ORCAPULSE_REQUIRE_BROWSER=1) a missing browser fails the test instead of skipping
@@ -253,3 +254,44 @@ def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
         assert live.emulator.state.revoked.count(kelp.open_id) == revocations + 1
     finally:
         context.close()
+
+
+def test_a_business_account_is_connected_and_its_dropped_comment_caught_up(live, browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+    live.emulator.business.state.add_account(
+        "biz-browser-reef", username="browser_reef", display_name="Reef Shop"
+    )
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    try:
+        _business_story(live, context.new_page())
+    finally:
+        context.close()
+
+
+def _business_story(live: Any, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(live.api_url + "/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.get_by_test_id("workspace").fill("ws-browser-business")
+    page.get_by_role("button", name="Sign in").click()
+
+    # Connect business account: the same consent page, offering the business accounts.
+    page.get_by_test_id("connect-business").click()
+    _approve(page, live, "biz-browser-reef")
+    expect(page.get_by_test_id("banner")).to_contain_text("TikTok account connected: Reef Shop")
+    row = page.locator("#integrations tbody tr", has_text="Reef Shop")
+    expect(row.get_by_test_id("integration-kind")).to_contain_text("Business")
+    expect(row.get_by_test_id("integration-capabilities")).to_contain_text("direct_messages")
+
+    # TikTok drops a comment's webhook: no lead, until the catch-up finds it.
+    _send(page, "biz-browser-reef", "held", "Is the reef tour on Sunday?", "diver.browser")
+    expect(page.get_by_test_id("event-result")).to_contain_text("only the business catch-up can find it")
+    expect(page.get_by_test_id("leads-empty")).to_be_visible()
+    page.get_by_test_id("run-catchup").click()
+    expect(page.get_by_test_id("catchup-result")).to_contain_text("new")
+    expect(page.get_by_test_id("lead-person")).to_have_text(["diver.browser"])
+    expect(page.get_by_test_id("lead-sources")).to_have_text(["TikTok comment"])
+    _shoot(page, "business")

@@ -135,8 +135,13 @@ def test_public_routes_skip_the_authorizer_and_a_token_without_workspace_is_403(
 
 
 # -- the story ---------------------------------------------------------------------------------------------
-def connect(live: LocalStack, token: str, open_id: str) -> str:
-    start = requests.get(live.api_url + "/integrations/tiktok/oauth/start", headers=auth(token), timeout=30)
+def connect(live: LocalStack, token: str, open_id: str, account_type: str = "personal") -> str:
+    start = requests.get(
+        live.api_url + "/integrations/tiktok/oauth/start",
+        params={"account_type": account_type},
+        headers=auth(token),
+        timeout=30,
+    )
     assert start.status_code == 200
     authorize = start.json()["authorize_url"]
     assert authorize.startswith(live.tiktok_url + "/v2/auth/authorize/?")
@@ -414,6 +419,10 @@ def test_the_demo_command_tells_the_story_against_a_running_stack(live):
         "6. List and filter the people, open a timeline",
         "7. The event bus: each person once, each later interaction once",
         "8. Disconnect",
+        "9. Connect a TikTok business account",
+        "10. A business DM and a business comment from one person: one lead",
+        "11. TikTok drops a comment's webhook; the catch-up finds it",
+        "12. Disconnect the business account",
         "Done:",
     ):
         assert step in done.stdout

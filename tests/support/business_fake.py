@@ -1,217 +1,23 @@
-"""TikTok API for Business faked at the HTTP boundary: a stateful model of the Accounts API
-endpoints the product uses (``tt_user/oauth2/*``, ``business/get/``, ``business/video/list/``,
-``business/comment/list/``, ``business/webhook/*``), answering as the docs show — HTTP 200 with
-``{"code", "message", "request_id", "data"}``, a non-zero ``code`` for every error — and routed to
-by ``responses``. Refresh tokens really rotate; every token handed out is listed in ``issued`` (the
-log-leak checks read it)."""
+"""TikTok API for Business faked at the HTTP boundary: ``responses`` routes the product's calls to
+the stateful model of the Accounts API endpoints the product uses (``orcapulse_local.business_state``,
+the same model the local emulator serves)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
-import threading
-import time
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import responses
 
-BASE = "https://business-api.tiktok.com/open_api/v1.3/"
-ENDPOINTS = {
-    "token": ("POST", "tt_user/oauth2/token/"),
-    "refresh": ("POST", "tt_user/oauth2/refresh_token/"),
-    "revoke": ("POST", "tt_user/oauth2/revoke/"),
-    "profile": ("GET", "business/get/"),
-    "videos": ("GET", "business/video/list/"),
-    "comments": ("GET", "business/comment/list/"),
-    "webhook_update": ("POST", "business/webhook/update/"),
-    "webhook_list": ("GET", "business/webhook/list/"),
-}
-BUSINESS_SCOPES = (
-    "user.info.basic,user.info.username,user.account.type,message.list.read,message.list.send,"
-    "message.list.manage,comment.list,comment.list.manage"
-)
+from orcapulse_local.business_state import BUSINESS_SCOPES, ENDPOINTS, PREFIX, BusinessState
+from orcapulse_local.tiktok_state import Fault
 
+__all__ = ["BASE", "BUSINESS_SCOPES", "BusinessFake", "BusinessState"]
 
-def request_id() -> str:
-    return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(12).upper()
-
-
-@dataclass
-class BusinessState:
-    app_id: str = "7300000000000000900"
-    secret: str = field(default_factory=lambda: "bs_" + secrets.token_hex(16))
-    expires_in: int = 86400
-    refresh_expires_in: int = 31536000
-    issued: list[str] = field(default_factory=list)
-    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    access_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
-    refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
-    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    videos: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # video_id → newest first
-    webhooks: dict[str, str] = field(default_factory=dict)  # event_type → callback_url
-    revoked: list[str] = field(default_factory=list)
-    calls: Counter[str] = field(default_factory=Counter)
-    # endpoint → answers to give instead of the real one: a body dict (HTTP 200), or "timeout"
-    faults: dict[str, list[Any]] = field(default_factory=dict)
-    lock: threading.RLock = field(default_factory=threading.RLock)
-
-    def __post_init__(self) -> None:
-        self.issued.append(self.secret)
-
-    # -- set-up -----------------------------------------------------------------------------------
-    def add_account(self, business_id: str, *, username: str = "orca_shop") -> None:
-        self.accounts[business_id] = {"username": username, "display_name": "Orca Shop", "profile_image": ""}
-        self.videos.setdefault(business_id, [])
-
-    def add_video(self, business_id: str, item_id: str, create_time: int) -> None:
-        self.videos[business_id].insert(0, {"item_id": item_id, "create_time": create_time})
-        self.comments.setdefault(item_id, [])
-
-    def add_comment(self, video_id: str, comment_id: str, text: str, create_time: int, **extra: Any) -> None:
-        comment = {
-            "comment_id": comment_id,
-            "video_id": video_id,
-            "user_id": "ce9b7be629b0447af777a0ad945783f61b7f790982b49fbda04a23b4722eaffe",
-            "unique_identifier": "orca_fan_88",
-            "create_time": create_time,
-            "text": text,
-            "likes": 0,
-            "replies": 0,
-            "owner": False,
-            "liked": False,
-            "pinned": False,
-            "status": "PUBLIC",
-            "username": "orca_fan_88",
-            "display_name": "Orca Fan",
-            **extra,
-        }
-        self.comments[video_id].insert(0, comment)
-
-    def fail_next(self, endpoint: str, code: int = 40100, message: str = "Too many requests", times: int = 1):
-        self.faults.setdefault(endpoint, []).extend({"code": code, "message": message} for _ in range(times))
-
-    def timeout_next(self, endpoint: str, times: int = 1) -> None:
-        self.faults.setdefault(endpoint, []).extend("timeout" for _ in range(times))
-
-    def authorize(self, business_id: str, *, scopes: str = BUSINESS_SCOPES, redirect_uri: str) -> str:
-        if business_id not in self.accounts:
-            self.add_account(business_id)
-        code = secrets.token_urlsafe(24)
-        self.codes[code] = {"open_id": business_id, "scope": scopes, "redirect_uri": redirect_uri}
-        self.issued.append(code)
-        return code
-
-    def sign(self, body: bytes, timestamp: int | None = None) -> str:
-        ts = int(time.time()) if timestamp is None else timestamp
-        mac = hmac.new(self.secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-        return f"t={ts},s={mac}"
-
-    def envelope(
-        self, event: str, open_id: str, content: dict[str, Any], create_time: int | None = None
-    ) -> bytes:
-        return json.dumps(
-            {
-                "client_key": self.app_id,
-                "event": event,
-                "create_time": int(time.time()) if create_time is None else create_time,
-                "user_openid": open_id,
-                "content": json.dumps(content),
-            }
-        ).encode()
-
-    # -- answers ----------------------------------------------------------------------------------
-    def _ok(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {"code": 0, "message": "OK", "request_id": request_id(), "data": data}
-
-    def _error(self, code: int, message: str) -> dict[str, Any]:
-        return {"code": code, "message": message, "request_id": request_id(), "data": {}}
-
-    def _issue(self, open_id: str, scope: str) -> dict[str, Any]:
-        access, refresh = "bat." + secrets.token_urlsafe(32), "brt." + secrets.token_urlsafe(32)
-        self.access_tokens[access] = {"open_id": open_id, "expires_at": time.time() + self.expires_in}
-        self.refresh_tokens[refresh] = {"open_id": open_id, "scope": scope, "dead": False}
-        self.issued.extend([access, refresh])
-        return {
-            "open_id": open_id,
-            "scope": scope,
-            "access_token": access,
-            "expires_in": self.expires_in,
-            "refresh_token": refresh,
-            "refresh_token_expires_in": self.refresh_expires_in,
-            "token_type": "Bearer",
-        }
-
-    def _app_ok(self, client_id: Any, client_secret: Any) -> bool:
-        return client_id == self.app_id and hmac.compare_digest(str(client_secret or ""), self.secret)
-
-    def _token_owner(self, token: str | None) -> str | None:
-        entry = self.access_tokens.get(token or "")
-        if entry is None or entry.get("revoked"):
-            return None
-        return str(entry["open_id"])
-
-    def answer(self, endpoint: str, query: dict[str, str], body: dict[str, Any], token: str | None):
-        with self.lock:
-            return self._answer(endpoint, query, body, token)
-
-    def _answer(self, endpoint: str, query: dict[str, str], body: dict[str, Any], token: str | None):
-        if endpoint in ("token", "refresh", "revoke") and not self._app_ok(
-            body.get("client_id"), body.get("client_secret")
-        ):
-            return self._error(40001, "Invalid app credentials")
-        if endpoint == "token":
-            grant = self.codes.pop(body.get("auth_code") or "", None)
-            if body.get("grant_type") != "authorization_code" or grant is None:
-                return self._error(40002, "auth_code is invalid or expired")
-            if grant["redirect_uri"] != body.get("redirect_uri"):
-                return self._error(40002, "redirect_uri mismatch")
-            return self._ok(self._issue(grant["open_id"], grant["scope"]))
-        if endpoint == "refresh":
-            entry = self.refresh_tokens.get(body.get("refresh_token") or "")
-            if body.get("grant_type") != "refresh_token" or entry is None or entry["dead"]:
-                return self._error(40105, "The refresh token is invalid")
-            entry["dead"] = True  # rotation
-            return self._ok(self._issue(entry["open_id"], entry["scope"]))
-        if endpoint == "revoke":
-            entry = self.access_tokens.get(body.get("access_token") or "")
-            if entry is not None:
-                entry["revoked"] = True
-                self.revoked.append(str(body.get("access_token")))
-            return self._ok({})
-        if endpoint in ("webhook_update", "webhook_list"):
-            app_id = body.get("app_id", query.get("app_id"))
-            if not self._app_ok(app_id, body.get("secret", query.get("secret"))):
-                return self._error(40001, "Invalid app credentials")
-            event_type = cast(str, body.get("event_type", query.get("event_type")))
-            if endpoint == "webhook_update":
-                self.webhooks[event_type] = body["callback_url"]
-            url = self.webhooks.get(event_type)
-            return self._ok(
-                {"app_id": self.app_id, "event_type": event_type, **({"callback_url": url} if url else {})}
-            )
-        owner = self._token_owner(token)
-        if owner is None:
-            return self._error(40105, "The access token is invalid")
-        if query.get("business_id") != owner:
-            return self._error(40001, "No permission for this business_id")
-        if endpoint == "profile":
-            return self._ok(dict(self.accounts[owner]))
-        if endpoint == "videos":
-            videos = self.videos[owner][: int(query.get("max_count", 10))]
-            return self._ok({"videos": videos, "cursor": 0, "has_more": False})
-        # comments, newest first, cursor = offset
-        items = self.comments.get(query.get("video_id", ""), [])
-        start, size = int(query.get("cursor", 0)), int(query.get("max_count", 20))
-        page = items[start : start + size]
-        more = start + size < len(items)
-        return self._ok({"comments": page, "cursor": start + len(page), "has_more": more})
+BASE = "https://business-api.tiktok.com" + PREFIX
 
 
 class BusinessFake:
@@ -220,25 +26,28 @@ class BusinessFake:
     def __init__(self, state: BusinessState, mock: responses.RequestsMock):
         self.state = state
         self.requests: list[str] = []
+        # Sees every call first and may answer it with a fault (see tests/support/faults.py).
+        self.interceptor: Callable[[str], Fault | None] | None = None
         for endpoint, (method, path) in ENDPOINTS.items():
             mock.add_callback(method, BASE + path, callback=self._handler(endpoint))
 
     def _handler(self, endpoint: str):  # type: ignore[no-untyped-def]
         def handle(request: Any) -> tuple[int, dict[str, str], str]:
             self.requests.append(endpoint)
-            with self.state.lock:
-                self.state.calls[endpoint] += 1
-                queued = self.state.faults.get(endpoint) or []
-                fault = queued.pop(0) if queued else None
-            if fault == "timeout":
+            intercepted = self.interceptor(endpoint) if self.interceptor is not None else None
+            fault = self.state.take_fault(endpoint)
+            if fault == "timeout" or (intercepted is not None and intercepted.timeout):
                 raise requests.ReadTimeout("read timed out")
             if fault is not None:
-                answer = {**fault, "request_id": request_id(), "data": {}}
-                return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+                return 200, {"Content-Type": "application/json"}, json.dumps(self.state.fault_answer(fault))
+            if intercepted is not None and not intercepted.lost:
+                return intercepted.status, {"Content-Type": "application/json"}, json.dumps(intercepted.body)
             query = dict(parse_qsl(urlsplit(request.url).query))
             raw = request.body or b"{}"
             body = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
             answer = self.state.answer(endpoint, query, body, request.headers.get("Access-Token"))
+            if intercepted is not None:  # lost: TikTok did it; the answer is lost on the way back
+                raise requests.ReadTimeout("read timed out")
             return 200, {"Content-Type": "application/json"}, json.dumps(answer)
 
         return handle

@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.business_fake import BUSINESS_SCOPES, BusinessFake
 from tests.support.events import claims, http_event, json_body
 from tests.support.tiktok_fake import TikTokFake
 
@@ -33,6 +34,32 @@ def approve(
         http_event("GET", START_PATH, jwt_claims=claims(user=user, workspace=workspace)), lambda_context
     )
     return tiktok.approve(json_body(started)["authorize_url"], open_id)
+
+
+def approve_business(
+    load_function: LoadFunction,
+    lambda_context: Any,
+    business: BusinessFake,
+    business_id: str,
+    *,
+    workspace: str = "ws-1",
+    user: str = "user-1",
+    scopes: str = BUSINESS_SCOPES,
+) -> dict[str, str]:
+    """OAuth start with ``account_type=business`` as ``user`` of ``workspace``, then consent at
+    TikTok as the business account ``business_id`` granting ``scopes``: the query of the redirect
+    to the callback."""
+    started = load_function("oauth_start").lambda_handler(
+        http_event(
+            "GET",
+            START_PATH,
+            jwt_claims=claims(user=user, workspace=workspace),
+            query={"account_type": "business"},
+        ),
+        lambda_context,
+    )
+    assert started["statusCode"] == 200, started
+    return business.approve(json_body(started)["authorize_url"], business_id, scopes)
 
 
 def callback(load_function: LoadFunction, lambda_context: Any, params: dict[str, str]) -> dict[str, Any]:

@@ -186,6 +186,14 @@ def tiktok_fault(endpoint: str, fault: str) -> TikTokFault:
     return TikTokFault(503, body)
 
 
+def business_fault(fault: str) -> TikTokFault:
+    """TikTok API for Business failing: no answer in time, or its system error — HTTP 200 with a
+    non-zero ``code``, as every Business API error comes."""
+    if fault != "5xx":
+        return tiktok_fault("business", fault)
+    return TikTokFault(200, {"code": 50000, "message": "System error", "request_id": "INJECTED", "data": {}})
+
+
 @dataclass
 class ExternalCalls(Hook):
     """The ordered outside calls of one run, and the fault injected into it (if any)."""
@@ -237,6 +245,12 @@ class ExternalCalls(Hook):
             return tiktok_fault(endpoint, self.fault)
         return None
 
+    def business(self, endpoint: str) -> TikTokFault | None:
+        if self._next(Call("tiktok", "business", endpoint)):
+            assert self.fault is not None
+            return business_fault(self.fault)
+        return None
+
     @property
     def labels(self) -> list[str]:
         return [c.label for c in self.calls]
@@ -244,20 +258,28 @@ class ExternalCalls(Hook):
 
 @contextlib.contextmanager
 def external_calls(
-    tiktok: Any | None = None, *, fail_at: int | None = None, fault: str | None = None, ads: Any | None = None
+    tiktok: Any | None = None,
+    *,
+    fail_at: int | None = None,
+    fault: str | None = None,
+    business: Any | None = None,
+    ads: Any | None = None,
 ) -> Iterator[ExternalCalls]:
     """Record every outside call made inside the block (AWS always; TikTok when ``tiktok``, the
-    test's ``TikTokFake``, is given, and the Marketing API when ``ads``, its ``AdsFake``, is); with
-    ``fail_at``, make that call (0-based) fail with ``fault`` (``throttle``, ``5xx``, ``timeout``
-    or ``lost``; TikTok calls take ``5xx``, ``timeout`` or ``lost``)."""
+    test's ``TikTokFake``, is given, and TikTok API for Business, labelled ``business.*``, when
+    ``business``, its ``BusinessFake``, is — the Marketing API of lead forms, ``business.ads.*``,
+    when ``ads``, its ``AdsFake``, is); with ``fail_at``, make that call (0-based) fail with
+    ``fault`` (``throttle``, ``5xx``, ``timeout`` or ``lost``; TikTok calls take ``5xx``,
+    ``timeout`` or ``lost``)."""
     log = ExternalCalls(fail_at=fail_at, fault=fault)
-    fakes = [f for f in (tiktok, ads) if f is not None]
-    previous = [f.interceptor for f in fakes]
-    for fake in fakes:
-        fake.interceptor = log.tiktok
+    hooks = ((tiktok, log.tiktok), (business, log.business), (ads, log.business))
+    fakes = [(f, hook) for f, hook in hooks if f is not None]
+    previous = [f.interceptor for f, _ in fakes]
+    for fake, hook in fakes:
+        fake.interceptor = hook
     try:
         with intercepting(log):
             yield log
     finally:
-        for fake, before in zip(fakes, previous, strict=True):
+        for (fake, _), before in zip(fakes, previous, strict=True):
             fake.interceptor = before

@@ -18,6 +18,7 @@ from orcapulse_tiktok import business_catchup, clock, tokens
 from orcapulse_tiktok.models.integration import integrations
 
 from tests.support.business_fake import BusinessFake, BusinessState
+from tests.support.connect import approve_business
 from tests.support.events import claims, http_event, json_body
 from tests.support.faults import aws_calls
 from tests.support.webhooks import Webhook, comment_content, lead_items, message_content
@@ -47,9 +48,9 @@ def callback(load_function, lambda_context, params: dict[str, str]) -> dict[str,
 
 
 def connect_business(load_function, lambda_context, business: BusinessFake, **approve: Any) -> dict[str, str]:
-    started = start(load_function, lambda_context, {"account_type": "business"})
-    assert started["statusCode"] == 200, started
-    params = business.approve(json_body(started)["authorize_url"], BUSINESS_ID, **approve)
+    params = approve_business(
+        load_function, lambda_context, business, BUSINESS_ID, workspace=WORKSPACE, **approve
+    )
     return callback(load_function, lambda_context, params)
 
 
@@ -419,7 +420,7 @@ def test_catch_up_calls_per_integration(connected, aws, business, capsys):
     tiktok_calls = sorted(business.requests)
     aws_ops = sorted(f"{s}.{o}" for s, o in log.calls)
     print(f"\ncatch-up, 2 videos x 1 new comment: TikTok {tiktok_calls}; AWS {aws_ops}")
-    assert tiktok_calls == ["comments", "comments", "videos"]
+    assert tiktok_calls == ["comments", "comments", "conversations", "conversations", "videos"]
     # The Business app, the person key (lead ids), the integration's tokens.
     assert aws_ops.count("secretsmanager.GetSecretValue") == 3
     assert aws_ops.count("dynamodb.Query") == 3  # by_catchup, then by_open_id per comment

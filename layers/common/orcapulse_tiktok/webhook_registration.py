@@ -16,6 +16,8 @@ from orcapulse_tiktok.tiktok.client import TikTokResponseError
 from orcapulse_tiktok.tiktok.credentials import business_app_credentials
 
 EVENT_TYPES = ("DIRECT_MESSAGE", "COMMENT")
+# The local stack serves plain http on the loopback interface (its TikTok emulator registers it).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class Registration(NamedTuple):
@@ -26,10 +28,11 @@ class Registration(NamedTuple):
 
 def register_webhooks(callback_url: str) -> list[Registration]:
     """Point every event type at ``callback_url`` and confirm it by reading it back. Raises
-    ``BadRequest`` for a URL that is not https and a ``TikTokError`` when TikTok refuses or the
-    read-back disagrees."""
+    ``BadRequest`` for a URL that is not https (plain http only on a loopback host: the local
+    stack) and a ``TikTokError`` when TikTok refuses or the read-back disagrees."""
     parts = urlsplit(callback_url)
-    if parts.scheme != "https" or not parts.netloc:
+    local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    if not (parts.scheme == "https" or local) or not parts.netloc:
         raise BadRequest("The webhook URL must be an absolute https URL", code="invalid_parameter")
     creds = business_app_credentials()
     client = business_client()

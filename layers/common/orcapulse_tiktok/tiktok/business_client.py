@@ -7,8 +7,7 @@ expired or invalid token is a dead grant (``TikTokGrantError``), the rest a refu
 ``request_id`` travels as the error's ``log_id`` (logged as ``tiktok_log_id``). Idempotent calls
 are retried: transport faults, 429 and 5xx by the session's urllib3 ``Retry``, the rate-limit
 codes TikTok answers with HTTP 200 here, with backoff. Token and refresh calls are never retried.
-No token or app secret ever appears in an error message or a ``repr``.
-"""
+No token or app secret ever appears in an error message or a ``repr``."""
 
 from __future__ import annotations
 
@@ -45,6 +44,7 @@ PROFILE_FIELDS = ["username", "display_name", "profile_image"]
 VIDEO_FIELDS = ["item_id", "create_time"]
 MAX_COMMENTS_PER_PAGE = 30  # business/comment/list/ max_count
 MAX_VIDEOS_PER_PAGE = 20  # business/video/list/ max_count
+MESSAGES = "business/message/"  # Business Messaging
 
 
 class Page(NamedTuple):
@@ -291,6 +291,20 @@ class BusinessClient:
             params["cursor"] = cursor
         data = self._call("GET", "business/comment/list/", retry=True, token=access_token, params=params)
         return _page(data, "comments")
+
+    def conversations(self, access_token: str, business_id: str, kind: str, *, limit: int) -> Page:
+        """``GET business/message/conversation/list/``: one page of ``kind``'s newest conversations."""
+        params = {"business_id": business_id, "conversation_type": kind, "limit": limit}
+        data = self._call(
+            "GET", MESSAGES + "conversation/list/", retry=True, token=access_token, params=params
+        )
+        return _page(data, "conversations")
+
+    def messages(self, access_token: str, business_id: str, conversation_id: str) -> Page:
+        """``GET business/message/content/list/``: a conversation's messages (no cursor)."""
+        params = {"business_id": business_id, "conversation_id": conversation_id}
+        data = self._call("GET", MESSAGES + "content/list/", retry=True, token=access_token, params=params)
+        return _page(data, "messages")
 
     # -- webhooks (per app) ----------------------------------------------------------------------
     def webhook_update(self, creds: AppCredentials, *, event_type: str, callback_url: str) -> dict[str, Any]:
