@@ -18,6 +18,7 @@ import requests
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.observability import tracer
+from orcapulse_tiktok.tiktok.business_answers import envelope
 from orcapulse_tiktok.tiktok.business_client import PREFIX, BusinessClient
 from orcapulse_tiktok.tiktok.client import TIMEOUT, TikTokResponseError, TikTokTransientError
 from orcapulse_tiktok.tiktok.credentials import AppCredentials
@@ -258,7 +259,7 @@ class AdsClient(BusinessClient):
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TikTokTransientError("http_error", status=resp.status_code)
         if "json" in resp.headers.get("Content-Type", ""):
-            self._envelope(resp.status_code, content)
+            envelope(resp.status_code, content)
             raise TikTokResponseError("no_lead_file", status=resp.status_code)
         if len(content) > MAX_CSV_BYTES:
             raise TikTokResponseError("lead_file_too_large", status=resp.status_code)

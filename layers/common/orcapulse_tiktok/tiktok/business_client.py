@@ -22,14 +22,13 @@ from urllib3.util.retry import Retry
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.observability import tracer
+from orcapulse_tiktok.tiktok.business_answers import RATE_LIMIT_CODES, envelope
+from orcapulse_tiktok.tiktok.business_answers import int_of as _int
 from orcapulse_tiktok.tiktok.client import (
     RETRY_ATTEMPTS,
     RETRY_STATUSES,
     TIMEOUT,
-    TikTokError,
-    TikTokGrantError,
     TikTokProfile,
-    TikTokRequestError,
     TikTokResponseError,
     TikTokTransientError,
     TokenGrant,
@@ -38,8 +37,6 @@ from orcapulse_tiktok.tiktok.client import (
 from orcapulse_tiktok.tiktok.credentials import AppCredentials
 
 PREFIX = "/open_api/v1.3/"
-RATE_LIMIT_CODES = frozenset({40100, 40016, 40133})
-DEAD_TOKEN_CODES = frozenset({40102, 40105})  # access token expired, access token invalid
 PROFILE_FIELDS = ["username", "display_name", "profile_image"]
 VIDEO_FIELDS = ["item_id", "create_time"]
 MAX_COMMENTS_PER_PAGE = 30  # business/comment/list/ max_count
@@ -53,26 +50,6 @@ class Page(NamedTuple):
     items: list[dict[str, Any]]
     cursor: int | None
     has_more: bool
-
-
-def classify(code: int, message: str, request_id: str | None, status: int | None) -> TikTokError:
-    """The typed error for a non-zero Business API ``code``."""
-    text = str(code)
-    if code in DEAD_TOKEN_CODES:
-        return TikTokGrantError(text, message, log_id=request_id, status=status)
-    if code in RATE_LIMIT_CODES or code >= 50000:
-        return TikTokTransientError(text, message, log_id=request_id, status=status)
-    return TikTokRequestError(text, message, log_id=request_id, status=status)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        return int(value)
-    return None
 
 
 def _scopes(value: Any) -> tuple[str, ...] | None:
@@ -158,25 +135,7 @@ class BusinessClient:
             raise TikTokTransientError(type(exc).__name__) from None
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TikTokTransientError("http_error", status=resp.status_code)
-        return self._envelope(resp.status_code, resp.content)
-
-    @staticmethod
-    def _envelope(status: int, content: bytes) -> dict[str, Any]:
-        """``data`` of an answer's ``{"code", "message", "request_id", "data"}``, or its typed error."""
-        try:
-            answer = json.loads(content) if content else None
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise TikTokResponseError("malformed_response", status=status)
-        request_id = answer.get("request_id") if isinstance(answer.get("request_id"), str) else None
-        code = _int(answer.get("code"))
-        if code is None:
-            raise TikTokResponseError("malformed_response", log_id=request_id, status=status)
-        if code != 0 or status >= 400:
-            raise classify(code, str(answer.get("message") or ""), request_id, status)
-        data = answer.get("data")
-        return data if isinstance(data, dict) else {}
+        return envelope(resp.status_code, resp.content)
 
     # -- OAuth (tt_user) -------------------------------------------------------------------------
     def _token(self, path: str, creds: AppCredentials, body: dict[str, str]) -> TokenGrant:
