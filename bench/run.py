@@ -7,7 +7,9 @@
 3. per route: AWS and TikTok calls per request;
 4. webhook: our own time per accepted event;
 5. a leads page and an interactions page at 1,000 and at 100,000 leads (``bench/leads_paging.py``);
-6. write units per captured event, new design and old (``bench/capacity.py``).
+6. write units per captured event, new design and old (``bench/capacity.py``);
+7. lead forms: AWS calls and write units per 100 form entries, and one delivery of 1,000 entries
+   in-process (``bench/lead_forms.py``).
 """
 
 from __future__ import annotations
@@ -118,6 +120,18 @@ def write_units() -> tuple[dict[str, Any] | None, str | None]:
         return None, f"bench.capacity.run failed: {type(exc).__name__}: {exc}"
 
 
+def lead_form_costs() -> tuple[dict[str, Any] | None, str | None]:
+    """``bench/lead_forms.py``'s figures: (result, or why it is missing)."""
+    from bench import lead_forms, scenarios
+
+    try:
+        with scenarios.quiet_stdout(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return lead_forms.run(), None
+    except Exception as exc:
+        return None, f"bench.lead_forms.run failed: {type(exc).__name__}: {exc}"
+
+
 def _paging_ratio(paging: dict[str, Any] | None) -> float | None:
     if not paging:
         return None
@@ -198,6 +212,13 @@ def render(results: dict[str, Any]) -> str:
         add("6. " + capacity.render(results["write_units"]).replace("\n", "\n   "))
     else:
         add(f"6. Write units: not measured ({results.get('write_units_problem')})")
+    add("")
+    if results.get("lead_forms"):
+        from bench import lead_forms
+
+        add("7. " + lead_forms.render(results["lead_forms"]).replace("\n", "\n   "))
+    else:
+        add(f"7. Lead forms: not measured ({results.get('lead_forms_problem')})")
     add("")
     add("Targets")
     for target in results["targets"]:
@@ -281,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     routes, cpu, problems = round_trips(args.events)
     paging, paging_table, paging_problem = leads_paging()
     units, units_problem = write_units()
+    forms, forms_problem = lead_form_costs()
     results: dict[str, Any] = {
         "command": "make bench",
         "python": f"python {platform.python_version()}",
@@ -307,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "leads_paging_problem": paging_problem,
         "write_units": units,
         "write_units_problem": units_problem,
+        "lead_forms": forms,
+        "lead_forms_problem": forms_problem,
         "problems": problems
         + [f"{r.route}: answered {r.outcome}, expected {r.expected}" for r in routes if not r.ok],
     }

@@ -97,6 +97,8 @@ def stack_parameters(api_url: str) -> dict[str, str]:
         "FrontendUrl": api_url,
         "FrontendOrigin": api_url,
         "TikTokRedirectUri": f"{api_url}/integrations/tiktok/oauth/callback",
+        "TikTokAdsRedirectUri": f"{api_url}/integrations/tiktok-ads/oauth/callback",
+        "TikTokLeadsWebhookUrl": f"{api_url}/webhooks/tiktok/leads",
     }
 
 
@@ -106,6 +108,8 @@ def environment_overrides(tiktok_url: str, aws_url: str) -> dict[str, str]:
     return {
         "TIKTOK_AUTH_URL": f"{tiktok_url}/v2/auth/authorize/",
         "TIKTOK_API_BASE_URL": tiktok_url,
+        # The Marketing API (lead forms) is served by the emulator's host too (ads_emulator.py).
+        "TIKTOK_ADS_AUTH_URL": f"{tiktok_url}/portal/auth",
         "TIKTOK_BUSINESS_API_BASE_URL": tiktok_url,
         "AWS_ENDPOINT_URL": aws_url,
         "AWS_SAM_LOCAL": "true",

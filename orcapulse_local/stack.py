@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import send_from_directory
 
-from orcapulse_local import config, dev_tokens
+from orcapulse_local import ads_emulator, config, dev_tokens
 from orcapulse_local.aws_server import AwsServer, Provisioned, drain_bus_tap, provision
 from orcapulse_local.event_sources import Scheduler, StreamMappings, schedules, stream_events
 from orcapulse_local.gateway import Gateway, Request, Response, json_response
@@ -152,6 +152,7 @@ class LocalStack:
         if self.gateway.routes.match("POST", WEBHOOK_PATH):
             self.emulator.webhook_url = self.api_url + WEBHOOK_PATH
         self.emulator.redirect_uris = {ctx.parameters["TikTokRedirectUri"]}
+        ads_emulator.of(self.emulator).redirect_uris = {ctx.parameters["TikTokAdsRedirectUri"]}
 
         self.emulator.start()
         self.gateway.start()

@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from orcapulse_local import config
+from orcapulse_local import ads_emulator, config
 from orcapulse_local.business_emulator import BusinessEmulator
 from orcapulse_local.business_state import PREFIX
 from orcapulse_local.consent import authorize_problem, decide
@@ -124,7 +124,7 @@ class TikTokEmulator:
         self.deliveries: dict[str, Delivery] = {}
         self.last_authorized: str | None = None
         self._lock = threading.Lock()
-        self._server = LocalServer(self.wsgi, host, port, "tiktok", access_log)
+        self._server = LocalServer(ads_emulator.mount(self, self.wsgi), host, port, "tiktok", access_log)
 
     @property
     def url(self) -> str:

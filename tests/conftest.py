@@ -19,8 +19,10 @@ import pytest
 import responses
 from moto import mock_aws
 
+from orcapulse_local.ads_state import AdsState
 from orcapulse_local.tiktok_state import TikTokState
 from tests.support import aws_calls
+from tests.support.ads_fake import AdsFake
 from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.deployment import CONTEXT, table_kwargs
 from tests.support.events import LambdaContext
@@ -76,6 +78,31 @@ def business_state(tiktok_state: TikTokState) -> BusinessState:
 def business(business_state: BusinessState, tiktok: TikTokFake) -> BusinessFake:
     """The Business API, faked on the same ``responses`` mock as Login Kit."""
     return BusinessFake(business_state, tiktok.mock)
+
+
+@pytest.fixture
+def personal_data() -> list[str]:
+    """People's data a test hands the product (emails, phones, form answers): the log check below
+    fails the test if any of it appears in a log line, as it does for tokens."""
+    return []
+
+
+@pytest.fixture
+def ads_state(business_state: BusinessState, personal_data: list[str]) -> AdsState:
+    """The Marketing API (lead forms) of the same Business app; its tokens and codes go to the
+    token leak checks, the emails, phones and answers of its leads to ``personal_data``'s."""
+    return AdsState(
+        app_id=business_state.app_id,
+        secret=business_state.secret,
+        issued=business_state.issued,
+        personal=personal_data,
+    )
+
+
+@pytest.fixture
+def ads(ads_state: AdsState, tiktok: TikTokFake) -> AdsFake:
+    """The Marketing API, faked on the same ``responses`` mock as Login Kit."""
+    return AdsFake(ads_state, tiktok.mock)
 
 
 @pytest.fixture
@@ -181,9 +208,10 @@ class _ListHandler(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
-def logs(tiktok_state: TikTokState) -> Iterator[list[str]]:
+def logs(tiktok_state: TikTokState, personal_data: list[str]) -> Iterator[list[str]]:
     """Every JSON log line the product writes during the test; afterwards, none may contain a
-    secret the fake TikTok issued (codes, tokens) or the app's client secret."""
+    secret the fake TikTok issued (codes, tokens), the app's client secret, or any of the people's
+    data (emails, phones, form answers) the test handed the product."""
     from orcapulse_tiktok.observability import logger
 
     handler = _ListHandler()
@@ -196,6 +224,8 @@ def logs(tiktok_state: TikTokState) -> Iterator[list[str]]:
     text = "\n".join(handler.lines)
     leaked = [s for s in [*tiktok_state.issued, tiktok_state.client_secret] if s in text]
     assert not leaked, f"{len(leaked)} secret value(s) appear in the logs"
+    exposed = [s for s in personal_data if s in text]
+    assert not exposed, f"{len(exposed)} value(s) of people's data appear in the logs"
 
 
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_.~-]+")

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from orcapulse_tiktok.http import make_resolver
+from orcapulse_tiktok.oauth_ads import complete_ads_authorization
 from orcapulse_tiktok.oauth_callback import complete_authorization
 from orcapulse_tiktok.observability import logger, metrics, tracer
 
@@ -19,6 +20,12 @@ SECURITY_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer
 @app.get("/integrations/tiktok/oauth/callback")
 def callback() -> Response[str]:
     outcome = complete_authorization(dict(app.current_event.query_string_parameters or {}))
+    return Response(status_code=302, body="", headers={"Location": outcome.location, **SECURITY_HEADERS})
+
+
+@app.get("/integrations/tiktok-ads/oauth/callback")
+def ads_callback() -> Response[str]:
+    outcome = complete_ads_authorization(dict(app.current_event.query_string_parameters or {}))
     return Response(status_code=302, body="", headers={"Location": outcome.location, **SECURITY_HEADERS})
 
 

@@ -7,7 +7,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from orcapulse_tiktok.http import current_caller, json_response, make_resolver
-from orcapulse_tiktok.oauth_start import start_authorization
+from orcapulse_tiktok.oauth_ads import start_ads_authorization
+from orcapulse_tiktok.oauth_start import Authorization, start_authorization
 from orcapulse_tiktok.observability import logger, metrics, tracer
 
 app = make_resolver(enable_validation=True, require_caller=True)
@@ -22,6 +23,18 @@ def start(
     auth = start_authorization(
         user_id=caller.user_id, workspace_id=caller.workspace_id, account_type=account_type
     )
+    return _answer(auth, redirect)
+
+
+@app.get("/integrations/tiktok-ads/oauth/start")
+def start_ads(redirect: Annotated[bool, Query()] = False) -> Response[str]:
+    caller = current_caller(app)
+    return _answer(
+        start_ads_authorization(user_id=caller.user_id, workspace_id=caller.workspace_id), redirect
+    )
+
+
+def _answer(auth: Authorization, redirect: bool) -> Response[str]:
     if redirect:
         return Response(
             status_code=302, body="", headers={"Location": auth.authorize_url, "Cache-Control": "no-store"}

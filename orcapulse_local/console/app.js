@@ -284,7 +284,8 @@ function leadAccount(lead) {
 }
 
 function personName(lead) {
-  return lead.author?.username || lead.author?.id || "unknown person";
+  // A lead-form person is known by the contact details they typed, not a TikTok handle.
+  return lead.author?.username || lead.author?.id || lead.contact?.name || lead.contact?.email || "unknown person";
 }
 
 function sourceLabel(source) {
@@ -359,7 +360,15 @@ function interactionItem(interaction) {
         SOURCE_STATE[sourceState] || sourceState),
       interaction.high_intent ? el("span", { class: "badge hot" }, "High intent") : ""),
     el("div", { class: "text", "data-testid": "interaction-message" },
-      interaction.message || el("span", { class: "note" }, "(no text)")));
+      interaction.message || el("span", { class: "note" }, "(no text)")),
+    formAnswers(interaction.form_fields));
+}
+
+// A lead form's answers, question by question (every field the form sent).
+function formAnswers(fields) {
+  if (!fields || !Object.keys(fields).length) return "";
+  return el("dl", { class: "answers", "data-testid": "form-answers" },
+    ...Object.entries(fields).flatMap(([field, value]) => [el("dt", {}, field), el("dd", {}, value)]));
 }
 
 function markSelected() {

@@ -21,7 +21,9 @@ from unittest import mock
 
 import responses
 
+from orcapulse_local.ads_state import AdsState
 from orcapulse_local.tiktok_state import TikTokState
+from tests.support.ads_fake import AdsFake
 from tests.support.business_fake import BusinessFake, BusinessState
 from tests.support.connect import approve, callback, redirect_query
 from tests.support.deployment import CONTEXT, FRONTEND_URL
@@ -53,6 +55,7 @@ class Env:
     functions: Functions
     context: Any
     business: BusinessFake
+    ads: AdsFake | None = None  # the Marketing API of the Business app (lead forms)
 
     @property
     def state(self) -> TikTokState:
@@ -78,6 +81,7 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
     state = state or new_state()
     functions = Functions("faults")
     business = BusinessState(issued=state.issued)  # what it issues is checked for leaks too
+    ads = AdsState(app_id=business.app_id, secret=business.secret, issued=state.issued)
     with (
         aws_environment(state, business) as aws,
         responses.RequestsMock(assert_all_requests_are_fired=False) as mock,
@@ -89,6 +93,7 @@ def environment(state: TikTokState | None = None) -> Iterator[Env]:
                 functions=functions,
                 context=LambdaContext(),
                 business=BusinessFake(business, mock),
+                ads=AdsFake(ads, mock),
             )
         finally:
             functions.close()
@@ -235,7 +240,9 @@ class Scenario(abc.ABC):
     def record(
         self, env: Env, ctx: Any, *, fail_at: int | None = None, fault: str | None = None
     ) -> tuple[Outcome, ExternalCalls]:
-        with external_calls(env.tiktok, fail_at=fail_at, fault=fault, business=env.business) as calls:
+        with external_calls(
+            env.tiktok, fail_at=fail_at, fault=fault, business=env.business, ads=env.ads
+        ) as calls:
             outcome = self.run(env, ctx)
         if isinstance(ctx, dict):
             ctx["injected"] = calls.injected
@@ -547,7 +554,9 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
     return ctx.get("fault") == LOST and injected is not None and injected.label == label
 
 
-# The lifecycle's paths build on the above (modules of their own, so each path family stays short).
+# The lead-form, lifecycle, merge and erasure paths build on the above (modules of their own, so
+# each path family stays short; they import the base classes from this module).
+from tests.faults.lead_form_scenarios import AdsCallback, LeadsWebhook  # noqa: E402
 from tests.faults.lifecycle_scenarios import LeadDecision, LeadUpdate  # noqa: E402
 from tests.faults.merge_erase import EraseLead, MergeLeads  # noqa: E402
 
@@ -562,6 +571,8 @@ SCENARIOS: dict[str, Scenario] = {
         LeadDecision(),
         MergeLeads(),
         EraseLead(),
+        AdsCallback(),
+        LeadsWebhook(),
     )
 }
 # The business account paths (DESIGN §8) build on the scenarios above.

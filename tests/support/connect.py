@@ -90,3 +90,48 @@ def connect(load_function: LoadFunction, lambda_context: Any, tiktok: TikTokFake
     query = redirect_query(callback(load_function, lambda_context, params))
     assert query.get("status") == "connected", query
     return query["integration_id"]
+
+
+ADS_START_PATH = "/integrations/tiktok-ads/oauth/start"
+ADS_CALLBACK_PATH = "/integrations/tiktok-ads/oauth/callback"
+
+
+def approve_ads(
+    load_function: LoadFunction,
+    lambda_context: Any,
+    ads: Any,
+    advertiser_ids: list[str],
+    *,
+    workspace: str = "ws-1",
+    user: str = "user-1",
+) -> dict[str, str]:
+    """The advertiser OAuth start as ``user`` of ``workspace``, then consent for ``advertiser_ids``
+    (``ads`` is a ``tests.support.ads_fake.AdsFake``): the query TikTok redirects the browser with."""
+    started = load_function("oauth_start").lambda_handler(
+        http_event("GET", ADS_START_PATH, jwt_claims=claims(user=user, workspace=workspace)), lambda_context
+    )
+    return dict(ads.approve(json_body(started)["authorize_url"], advertiser_ids))
+
+
+def ads_callback(load_function: LoadFunction, lambda_context: Any, params: dict[str, str]) -> dict[str, Any]:
+    """The advertiser callback's response to TikTok's redirect with ``params``."""
+    response: dict[str, Any] = load_function("oauth_callback").lambda_handler(
+        http_event("GET", ADS_CALLBACK_PATH, query=params), lambda_context
+    )
+    return response
+
+
+def connect_ads(
+    load_function: LoadFunction,
+    lambda_context: Any,
+    ads: Any,
+    advertiser_ids: list[str],
+    *,
+    workspace: str = "ws-1",
+    user: str = "user-1",
+) -> str:
+    """Connect ``advertiser_ids`` to ``workspace`` as ``user``; the ads integration's id."""
+    params = approve_ads(load_function, lambda_context, ads, advertiser_ids, workspace=workspace, user=user)
+    query = redirect_query(ads_callback(load_function, lambda_context, params))
+    assert query.get("status") == "connected", query
+    return query["integration_id"]

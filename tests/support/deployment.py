@@ -16,6 +16,8 @@ from orcapulse_local.template import (
 
 FRONTEND_URL = "https://app.orcapulse.test"
 REDIRECT_URI = "https://api.orcapulse.test/integrations/tiktok/oauth/callback"
+ADS_REDIRECT_URI = "https://api.orcapulse.test/integrations/tiktok-ads/oauth/callback"
+LEADS_WEBHOOK_URL = "https://api.orcapulse.test/webhooks/tiktok/leads"
 PARAMETERS = {
     "Stage": "test",
     "JwtIssuer": "https://issuer.orcapulse.test",
@@ -23,6 +25,8 @@ PARAMETERS = {
     "FrontendUrl": FRONTEND_URL,
     "FrontendOrigin": FRONTEND_URL,
     "TikTokRedirectUri": REDIRECT_URI,
+    "TikTokAdsRedirectUri": ADS_REDIRECT_URI,
+    "TikTokLeadsWebhookUrl": LEADS_WEBHOOK_URL,
 }
 
 TEMPLATE = load_template()

@@ -263,14 +263,17 @@ def external_calls(
     fail_at: int | None = None,
     fault: str | None = None,
     business: Any | None = None,
+    ads: Any | None = None,
 ) -> Iterator[ExternalCalls]:
     """Record every outside call made inside the block (AWS always; TikTok when ``tiktok``, the
     test's ``TikTokFake``, is given, and TikTok API for Business, labelled ``business.*``, when
-    ``business``, its ``BusinessFake``, is); with ``fail_at``, make that call (0-based) fail with
+    ``business``, its ``BusinessFake``, is — the Marketing API of lead forms, ``business.ads.*``,
+    when ``ads``, its ``AdsFake``, is); with ``fail_at``, make that call (0-based) fail with
     ``fault`` (``throttle``, ``5xx``, ``timeout`` or ``lost``; TikTok calls take ``5xx``,
     ``timeout`` or ``lost``)."""
     log = ExternalCalls(fail_at=fail_at, fault=fault)
-    fakes = [(f, hook) for f, hook in ((tiktok, log.tiktok), (business, log.business)) if f is not None]
+    hooks = ((tiktok, log.tiktok), (business, log.business), (ads, log.business))
+    fakes = [(f, hook) for f, hook in hooks if f is not None]
     previous = [f.interceptor for f, _ in fakes]
     for fake, hook in fakes:
         fake.interceptor = hook

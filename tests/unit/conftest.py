@@ -8,6 +8,7 @@ import pytest
 from orcapulse_local.streams import StreamSource
 from tests.support.connect import connect
 from tests.support.deployment import CONTEXT
+from tests.support.lead_forms import ads_integration, form, leads_webhook  # noqa: F401 - lead-form fixtures
 from tests.support.webhooks import BusCapture, Webhook, lead_stream
 
 

@@ -42,13 +42,14 @@ def test_tiktok_is_first_class_with_its_sources_and_webhook_mode(api):
     assert [(s["id"], s["reserved"]) for s in tiktok["capture_sources"]] == [
         ("tiktok_comment", False),
         ("tiktok_dm", False),
-        ("tiktok_lead_form", True),
+        ("tiktok_lead_form", False),
     ]
     capabilities = tiktok["capabilities"]
     assert capabilities["oauth"] is True
     assert capabilities["webhook"] is True
     assert capabilities["webhook_modes"] == ["live", "sandbox"]
     assert capabilities["webhook_mode"] == "live"
+    assert capabilities["account_types"]["ads"] == ["lead_forms", "lead_form_catch_up"]
 
 
 def test_the_webhook_mode_is_the_deployment_s(api, monkeypatch):

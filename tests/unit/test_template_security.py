@@ -9,7 +9,14 @@ from tests.support.deployment import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PUBLIC = {("GET", "/integrations/tiktok/oauth/callback"), ("POST", "/webhooks/tiktok")}
+# TikTok calls these (the browser comes back from TikTok; TikTok posts deliveries): the lead-form
+# ones are the advertiser callback and the Marketing API's webhook (DESIGN §10).
+PUBLIC = {
+    ("GET", "/integrations/tiktok/oauth/callback"),
+    ("POST", "/webhooks/tiktok"),
+    ("GET", "/integrations/tiktok-ads/oauth/callback"),
+    ("POST", "/webhooks/tiktok/leads"),
+}
 
 
 def test_only_the_callback_and_the_webhook_are_public():

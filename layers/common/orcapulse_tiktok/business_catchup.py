@@ -38,7 +38,8 @@ from orcapulse_tiktok.models.integration import Integration
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.tiktok import events
 from orcapulse_tiktok.tiktok.accounts import BUSINESS
-from orcapulse_tiktok.tiktok.business_client import RATE_LIMIT_CODES, BusinessClient, business_client
+from orcapulse_tiktok.tiktok.business_answers import RATE_LIMIT_CODES
+from orcapulse_tiktok.tiktok.business_client import BusinessClient, business_client
 from orcapulse_tiktok.tiktok.client import TikTokError, TikTokRequestError
 from orcapulse_tiktok.tiktok.credentials import business_app_credentials
 

@@ -23,6 +23,7 @@ DEFAULT_BUSINESS_SCOPES = (
     "user.info.basic,user.info.username,user.account.type,message.list.read,message.list.send,"
     "message.list.manage,comment.list,comment.list.manage"
 )
+DEFAULT_ADS_AUTH_URL = "https://business-api.tiktok.com/portal/auth"
 DEFAULT_WORKSPACE_CLAIM = "custom:workspace_id"
 DEFAULT_LEAD_RETENTION_DAYS = 365
 MAX_LEAD_RETENTION_DAYS = 3650  # ten years: a DynamoDB TTL horizon, not "forever"
@@ -59,6 +60,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _lead_region(env: Mapping[str, str]) -> str | None:
+    region = env.get("TIKTOK_LEAD_REGION", "")
+    if region not in ("", "eu", "us"):
+        raise ConfigError("TIKTOK_LEAD_REGION must be eu, us or empty")
+    return region or None
+
+
 class Settings(NamedTuple):
     """The validated environment of a function. Optional values are read through ``require``."""
 
@@ -83,6 +91,13 @@ class Settings(NamedTuple):
     business_api_base_url: str = DEFAULT_BUSINESS_API_BASE_URL
     business_scopes: tuple[str, ...] = tuple(DEFAULT_BUSINESS_SCOPES.split(","))
     lead_retention_days: int = DEFAULT_LEAD_RETENTION_DAYS
+    # Lead forms (DESIGN §10): the advertiser consent page, its callback, and the URL TikTok
+    # delivers leads to (sent as ``callback_url`` when subscribing).
+    ads_auth_url: str = DEFAULT_ADS_AUTH_URL
+    ads_redirect_uri: str | None = None
+    leads_webhook_url: str | None = None
+    # ``x-lead-region`` for the lead download task: ``eu`` for EEA/Swiss/UK lead data (the docs).
+    lead_region: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -122,6 +137,10 @@ class Settings(NamedTuple):
             lead_retention_days=_int(
                 env, "LEAD_RETENTION_DAYS", DEFAULT_LEAD_RETENTION_DAYS, 1, MAX_LEAD_RETENTION_DAYS
             ),
+            ads_auth_url=_url(env, "TIKTOK_ADS_AUTH_URL", DEFAULT_ADS_AUTH_URL) or DEFAULT_ADS_AUTH_URL,
+            ads_redirect_uri=_url(env, "TIKTOK_ADS_REDIRECT_URI"),
+            leads_webhook_url=_url(env, "TIKTOK_LEADS_WEBHOOK_URL"),
+            lead_region=_lead_region(env),
         )
 
     def require(self, field: str) -> str:
@@ -143,6 +162,8 @@ _ENV_NAMES = {
     "cursor_key_secret_id": "CURSOR_KEY_SECRET_ID",
     "person_key_secret_id": "PERSON_KEY_SECRET_ID",
     "business_app_secret_id": "TIKTOK_BUSINESS_APP_SECRET_ID",
+    "ads_redirect_uri": "TIKTOK_ADS_REDIRECT_URI",
+    "leads_webhook_url": "TIKTOK_LEADS_WEBHOOK_URL",
 }
 
 

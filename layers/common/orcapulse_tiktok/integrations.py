@@ -68,10 +68,25 @@ def _revoke(integration: Integration) -> bool:
 
 
 def disconnect(workspace_id: str, integration_id: str) -> Disconnected:
-    """Revoke at TikTok (best effort), delete the token secret, delete the record."""
+    """Revoke at TikTok (best effort), delete the token secret, delete the record. An ads
+    integration first removes its lead subscriptions (a transient failure is a 503 the caller
+    retries), and its advertiser route items go before the record."""
     integration = get_integration(workspace_id, integration_id)
-    revoked = _revoke(integration)
+    ads = integration.account_type == "ads"
+    if ads:
+        from orcapulse_tiktok.lead_subscriptions import revoke_advertiser_token, unsubscribe_all
+
+        unsubscribe_all(integration)
+        revoked = revoke_advertiser_token(integration)
+    else:
+        revoked = _revoke(integration)
     vault.delete(integration_id)
+    if ads:
+        from orcapulse_tiktok.data import advertisers
+
+        advertisers.delete_routes(
+            workspace_id, integration_id, [str(a) for a in integration.advertiser_ids or []]
+        )
     integration_store.delete(workspace_id, integration_id)
     metrics.add_metric(name="IntegrationDisconnected", unit=MetricUnit.Count, value=1)
     metrics.add_metric(

@@ -26,7 +26,7 @@ from orcapulse_tiktok.models.integration import integration_id_for
 from orcapulse_tiktok.models.oauth_state import OAuthState
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.tiktok import pkce
-from orcapulse_tiktok.tiktok.accounts import BUSINESS, PERSONAL, kind_of
+from orcapulse_tiktok.tiktok.accounts import ADS, BUSINESS, PERSONAL, kind_of
 from orcapulse_tiktok.tiktok.client import TikTokError, TikTokGrantError, tiktok_client
 from orcapulse_tiktok.tiktok.credentials import app_credentials
 from orcapulse_tiktok.tokens import schedule_of, tokens_from_grant
@@ -131,6 +131,8 @@ def _complete(params: dict[str, Any]) -> str:
             _consume_state(state)
         raise CallbackFailed("access_denied")
     saved = _consume_state(state)
+    if saved.account_type == ADS:
+        raise CallbackFailed("invalid_state")  # an advertiser state belongs to the ads callback
     code = params.get("code")
     if not code or len(code) > MAX_PARAM_LENGTH:
         raise CallbackFailed("token_exchange_failed")

@@ -64,3 +64,20 @@ def interaction_id_for(integration_id: str, object_key: str) -> str:
     integration: a redelivery, and TikTok's high-intent event about a comment, map to it."""
     digest = hashlib.sha256(f"{integration_id}\x1f{object_key}".encode()).hexdigest()
     return f"ix_{digest[:26]}"
+
+
+def email_key(email: str) -> str | None:
+    """The person key of an email address: trimmed and lowercased; ``None`` if it is not one."""
+    value = email.strip().lower()
+    if "@" not in value or len(value) > 320 or any(c.isspace() for c in value):
+        return None
+    return "email:" + value
+
+
+def phone_key(phone: str) -> str | None:
+    """The person key of a phone number: its digits, with ``+`` when it had one; ``None`` for fewer
+    than 5 digits (not a number a person can be found by)."""
+    digits = "".join(c for c in phone if c.isdigit())
+    if len(digits) < 5 or len(digits) > 20:
+        return None
+    return "phone:" + ("+" if phone.strip().startswith("+") else "") + digits

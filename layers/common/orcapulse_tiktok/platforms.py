@@ -33,6 +33,7 @@ ACCOUNT_CAPABILITIES: dict[str, tuple[str, ...]] = {
         "high_intent_comments",
         "comment_catch_up",
     ),
+    "ads": ("lead_forms", "lead_form_catch_up"),
 }
 
 
@@ -48,7 +49,7 @@ PLATFORMS: tuple[Platform, ...] = (
         (
             CaptureSource("tiktok_comment", "TikTok comment"),
             CaptureSource("tiktok_dm", "TikTok direct message"),
-            CaptureSource("tiktok_lead_form", "TikTok lead form", reserved=True),
+            CaptureSource("tiktok_lead_form", "TikTok lead form"),
         ),
         {
             "oauth": True,

@@ -246,9 +246,17 @@ class IntegrationOut(_Documented):
     last_event_at: Timestamp | None
     revoked_reason: str | None
     account_type: Annotated[str, _enum(ACCOUNT_TYPES)] = Field(
-        description="personal (Login Kit) or business (TikTok API for Business Accounts API)"
+        description="personal (Login Kit), business (TikTok API for Business Accounts API) or ads "
+        "(Marketing API advertisers: lead forms)"
     )
     capabilities: list[str] = Field(description="What this integration gives, e.g. comments, direct_messages")
+    advertiser_ids: list[str] | None = Field(default=None, description="ads only: the authorised advertisers")
+    subscription_status: Annotated[str, _enum(("subscribed", "pending"))] | None = Field(
+        default=None, description="ads only: pending while an advertiser waits for its LEAD subscription"
+    )
+    pending_advertiser_ids: list[str] | None = Field(
+        default=None, description="ads only: advertisers not subscribed yet"
+    )
 
 
 class IntegrationListOut(_Documented):

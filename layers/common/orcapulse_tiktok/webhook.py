@@ -89,29 +89,30 @@ def signing_apps() -> list[AppCredentials]:
     return apps
 
 
-def raw_body(body: str | None, is_base64_encoded: bool) -> bytes:
-    """The request body exactly as TikTok sent it (what the signature covers); over 64 KiB is 413.
+def raw_body(body: str | None, is_base64_encoded: bool, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body exactly as TikTok sent it (what the signature covers); over ``limit``
+    bytes (64 KiB here; the lead-form webhook sets its own) is 413.
 
     The size is checked before anything else, and before decoding where the length alone decides."""
     if body is None:
         return b""
-    too_large = PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes")
+    too_large = PayloadTooLarge(f"The body is larger than {limit} bytes")
     if is_base64_encoded:
-        if len(body) > MAX_BASE64_CHARS:
+        if len(body) > 4 * -(-limit // 3):
             raise too_large
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest("The body is not valid base64", code="invalid_json") from None
     else:
-        if len(body) > MAX_BODY_BYTES:  # every character is at least one byte
+        if len(body) > limit:  # every character is at least one byte
             raise too_large
         try:
             # API Gateway hands over the body as text; surrogateescape restores non-UTF-8 bytes.
             raw = body.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
             raise BadRequest("The body is not valid JSON", code="invalid_json") from None
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > limit:
         raise too_large
     return raw
 
@@ -134,16 +135,17 @@ def _log_sandbox(event: WebhookEvent) -> None:
 def _count(event_type: str, outcome: str, *, error_code: str | None = None) -> None:
     """``WebhookEvents`` by event type and outcome, and ``WebhookRejected`` by error code. Each is
     its own EMF document, so a delivery keeps its dimensions whatever else the invocation emits."""
-    _single("WebhookEvents", event_type=event_type, outcome=outcome)
+    single("WebhookEvents", event_type=event_type, outcome=outcome)
     if error_code is not None:
-        _single("WebhookRejected", error_code=error_code)
+        single("WebhookRejected", error_code=error_code)
 
 
-def _single(name: str, **dimensions: str) -> None:
+def single(name: str, count: int = 1, **dimensions: str) -> None:
+    """One count metric in an EMF document of its own, with ``dimensions``."""
     with single_metric(
         name=name,
         unit=MetricUnit.Count,
-        value=1,
+        value=count,
         namespace=metrics.namespace,
         default_dimensions={"service": SERVICE},
     ) as metric:

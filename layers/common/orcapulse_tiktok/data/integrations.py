@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
 from orcapulse_tiktok.data import faults
+from orcapulse_tiktok.models.integration import ADS_ROUTE_PREFIX as ROUTE_ITEM
 from orcapulse_tiktok.models.integration import CATCHUP_BUCKET, REFRESH_BUCKET, Integration, integrations
 
 Key = tuple[str, str]  # (workspace_id, integration_id)
@@ -167,7 +168,9 @@ def route(open_id: str) -> list[Target]:
     try:
         while True:
             page = client.query(**request)
-            targets.extend(_target(item) for item in page.get("Items", ()))
+            # An advertiser's route item (lead forms) is never a TikTok account's integration.
+            items = (i for i in page.get("Items", ()) if not i["workspace_id"]["S"].startswith(ROUTE_ITEM))
+            targets.extend(_target(item) for item in items)
             if "LastEvaluatedKey" not in page:
                 return targets
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -9,7 +9,13 @@ import hashlib
 import re
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -18,6 +24,10 @@ from orcapulse_tiktok.models.base import bind
 
 REFRESH_BUCKET = "tiktok"
 CATCHUP_BUCKET = "tiktok_business"
+# Ads integrations (DESIGN §10) share the sparse catch-up index under their own bucket.
+ADS_BUCKET = "tiktok_ads"
+# Partition of the advertiser route items (data/advertisers.py): never an integration record.
+ADS_ROUTE_PREFIX = "ads-route#"
 
 
 class ByOpenIdIndex(GlobalSecondaryIndex["Integration"]):
@@ -84,6 +94,12 @@ class Integration(Model):
     catchup_bucket = UnicodeAttribute(null=True)
     catchup_watermark = NumberAttribute(null=True)
     catchup_at = UnicodeAttribute(null=True)
+    # Ads (DESIGN §10): the advertisers the token covers, their LEAD subscriptions (advertiser id →
+    # subscription id) and the advertisers still waiting for one (a failed subscribe: the
+    # scheduled check completes it).
+    advertiser_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    subscriptions = MapAttribute[str, Any](null=True)
+    pending_subscriptions = UnicodeSetAttribute(null=True)
 
     by_open_id = ByOpenIdIndex()
     by_refresh_due = RefreshDueIndex()
@@ -111,6 +127,15 @@ class Integration(Model):
             "revoked_reason": self.revoked_reason,
             "account_type": kind,
             "capabilities": account_capabilities(kind),
+            **(self._ads_public() if kind == "ads" else {}),
+        }
+
+    def _ads_public(self) -> dict[str, Any]:
+        pending = sorted(self.pending_subscriptions or ())
+        return {
+            "advertiser_ids": list(self.advertiser_ids or []),
+            "subscription_status": "pending" if pending else "subscribed",
+            "pending_advertiser_ids": pending,
         }
 
 

@@ -14,12 +14,14 @@ if TYPE_CHECKING:  # the HTTP clients load only where a token endpoint is called
 
 PERSONAL = "personal"
 BUSINESS = "business"
-ACCOUNT_TYPES = (PERSONAL, BUSINESS)
+# An advertiser connection of the Marketing API (DESIGN §10): lead forms, no user tokens to refresh.
+ADS = "ads"
+ACCOUNT_TYPES = (PERSONAL, BUSINESS, ADS)
 
 
 def kind_of(account_type: str | None) -> str:
     """The account kind of a record or an OAuth state (absent is ``personal``)."""
-    return BUSINESS if account_type == BUSINESS else PERSONAL
+    return account_type if account_type in (BUSINESS, ADS) else PERSONAL
 
 
 def refresh_grant(account_type: str | None, refresh_token: str) -> TokenGrant:

@@ -22,14 +22,13 @@ from urllib3.util.retry import Retry
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.observability import tracer
+from orcapulse_tiktok.tiktok.business_answers import RATE_LIMIT_CODES, envelope
+from orcapulse_tiktok.tiktok.business_answers import int_of as _int
 from orcapulse_tiktok.tiktok.client import (
     RETRY_ATTEMPTS,
     RETRY_STATUSES,
     TIMEOUT,
-    TikTokError,
-    TikTokGrantError,
     TikTokProfile,
-    TikTokRequestError,
     TikTokResponseError,
     TikTokTransientError,
     TokenGrant,
@@ -38,8 +37,6 @@ from orcapulse_tiktok.tiktok.client import (
 from orcapulse_tiktok.tiktok.credentials import AppCredentials
 
 PREFIX = "/open_api/v1.3/"
-RATE_LIMIT_CODES = frozenset({40100, 40016, 40133})
-DEAD_TOKEN_CODES = frozenset({40102, 40105})  # access token expired, access token invalid
 PROFILE_FIELDS = ["username", "display_name", "profile_image"]
 VIDEO_FIELDS = ["item_id", "create_time"]
 MAX_COMMENTS_PER_PAGE = 30  # business/comment/list/ max_count
@@ -53,26 +50,6 @@ class Page(NamedTuple):
     items: list[dict[str, Any]]
     cursor: int | None
     has_more: bool
-
-
-def classify(code: int, message: str, request_id: str | None, status: int | None) -> TikTokError:
-    """The typed error for a non-zero Business API ``code``."""
-    text = str(code)
-    if code in DEAD_TOKEN_CODES:
-        return TikTokGrantError(text, message, log_id=request_id, status=status)
-    if code in RATE_LIMIT_CODES or code >= 50000:
-        return TikTokTransientError(text, message, log_id=request_id, status=status)
-    return TikTokRequestError(text, message, log_id=request_id, status=status)
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        return int(value)
-    return None
 
 
 def _scopes(value: Any) -> tuple[str, ...] | None:
@@ -114,13 +91,16 @@ class BusinessClient:
         token: str | None = None,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """``data`` of a successful answer; a typed ``TikTokError`` otherwise. An idempotent call
         answered with a rate-limit code is tried again after a backoff (2 more times)."""
         attempts = RETRY_ATTEMPTS if retry else 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._once_call(method, path, retry=retry, token=token, params=params, body=body)
+                return self._once_call(
+                    method, path, retry=retry, token=token, params=params, body=body, extra=headers
+                )
             except TikTokTransientError as exc:
                 if attempt == attempts or not exc.code.isdigit() or int(exc.code) not in RATE_LIMIT_CODES:
                     raise
@@ -136,8 +116,9 @@ class BusinessClient:
         token: str | None,
         params: dict[str, Any] | None,
         body: dict[str, Any] | None,
+        extra: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(extra or {})}
         if token is not None:
             headers["Access-Token"] = token
         session = self._retrying if retry else self._once
@@ -152,22 +133,9 @@ class BusinessClient:
             )
         except requests.RequestException as exc:
             raise TikTokTransientError(type(exc).__name__) from None
-        try:
-            answer = resp.json() if resp.content else None
-        except ValueError:
-            answer = None
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TikTokTransientError("http_error", status=resp.status_code)
-        if not isinstance(answer, dict):
-            raise TikTokResponseError("malformed_response", status=resp.status_code)
-        request_id = answer.get("request_id") if isinstance(answer.get("request_id"), str) else None
-        code = _int(answer.get("code"))
-        if code is None:
-            raise TikTokResponseError("malformed_response", log_id=request_id, status=resp.status_code)
-        if code != 0 or resp.status_code >= 400:
-            raise classify(code, str(answer.get("message") or ""), request_id, resp.status_code)
-        data = answer.get("data")
-        return data if isinstance(data, dict) else {}
+        return envelope(resp.status_code, resp.content)
 
     # -- OAuth (tt_user) -------------------------------------------------------------------------
     def _token(self, path: str, creds: AppCredentials, body: dict[str, str]) -> TokenGrant:
