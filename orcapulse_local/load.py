@@ -212,10 +212,11 @@ def _drain_while(stack: Any, sending: threading.Event) -> None:
 def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
     """Drive ``stack`` (a started ``LocalStack``) with ``plan``; the report says what happened."""
     say = say or (lambda _line: None)
-    assert stack.emulator is not None
+    if stack.emulator is None:
+        raise RuntimeError("the load test needs a started stack with its TikTok emulator")
     if not stack.api_url.startswith(f"http://{config.HOST}:"):
         raise ValueError("the load test only targets a stack on 127.0.0.1")
-    rng = random.Random(plan.seed)  # noqa: S311 - a reproducible schedule, not a secret
+    rng = random.Random(plan.seed)  # noqa: S311 - a reproducible schedule, not a secret  # nosec B311
     began = time.monotonic()
     state = stack.emulator.state
     open_ids = sorted({open_id for _, open_id in CONNECTIONS})

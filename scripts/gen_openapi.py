@@ -32,8 +32,8 @@ _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValida
 def _load_resolver() -> Any:
     name = "openapi_leads_query_app"
     spec = importlib.util.spec_from_file_location(name, HANDLER)
-    assert spec
-    assert spec.loader
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {HANDLER}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
