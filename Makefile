@@ -26,6 +26,7 @@ help:
 	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
 	@echo "make register-webhooks URL= SECRET_ID=  point the TikTok API for Business app's webhooks at URL"
 	@echo "make security Checkov over the template, Bandit over the code, pip-audit over the pins"
+	@echo "make replay  run kept webhook deliveries again: IDS= | SINCE= [UNTIL=] | QUARANTINED=1 [LOCAL=1 | FUNCTION=]"
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
 	@echo "make migrate-leads  per-event leads of the old table → people (docs/leads-storage.md) SOURCE_TABLE= CHECKPOINT= [RATE=50]"
 	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
@@ -140,6 +141,16 @@ faults: $(STAMP)
 # announced once (and once per later interaction), with no 5xx.
 load: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local.load $(if $(DELIVERIES),--deliveries $(DELIVERIES))
+
+# Kept webhook deliveries through the same code again (docs/operations.md, "Replay"): by ids, by
+# arrival time, or every quarantined one; LOCAL=1 against `make local`, FUNCTION= a deployed
+# webhook function (its environment, your AWS credentials). Idempotent: safe to repeat.
+replay: $(LOCAL_STAMP)
+	@test -n "$(IDS)$(SINCE)$(QUARANTINED)" || { echo "usage: make replay IDS=<id,id> | SINCE=<ISO> [UNTIL=<ISO>] | QUARANTINED=1  [LOCAL=1 | FUNCTION=<name>] [DRY_RUN=1]"; exit 2; }
+	PYTHONPATH=.:layers/common $(PY) scripts/replay_deliveries.py \
+	  $(if $(IDS),--ids "$(IDS)") $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") \
+	  $(if $(QUARANTINED),--quarantined) $(if $(LOCAL),--local) $(if $(FUNCTION),--function "$(FUNCTION)") \
+	  $(if $(DRY_RUN),--dry-run)
 
 # Per-event leads of the old table → people and interactions in the new one, resumable from
 # CHECKPOINT (docs/leads-storage.md, "Migrating"). The new stack's LEADS_TABLE and

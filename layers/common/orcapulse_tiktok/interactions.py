@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from orcapulse_tiktok import clock, people
+from orcapulse_tiktok import archive, clock, people
 from orcapulse_tiktok.data import leads as lead_store
 from orcapulse_tiktok.data.leads import LeadConflict, Touch
 from orcapulse_tiktok.errors import TransientError
@@ -82,6 +82,8 @@ def record(capture: Capture) -> Result:
     """Store ``capture`` on its person's lead; see the module docstring."""
     item = interaction_of(capture)
     lead_id = item.lead_id
+    # The webhook delivery being processed (if any) remembers the lead, for an erasure to find.
+    archive.touched(lead_id)
     existing = lead_store.put_interaction(item)
     if existing is not None:
         return _again(capture, lead_id, existing)
