@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv venv-local test lint typecheck template build unit browser local token webhook demo bench load faults openapi migrate-leads register-webhooks clean
+.PHONY: help venv venv-local test lint typecheck template security replay build unit browser local token webhook demo bench load faults openapi migrate-leads register-webhooks clean
 
 help:
 	@echo "make local   run the whole product on this machine (no AWS, no Docker)"
@@ -26,6 +26,8 @@ help:
 	@echo "make openapi regenerate docs/openapi.json from the read API's handler"
 	@echo "make register-webhooks URL= SECRET_ID=  point the TikTok API for Business app's webhooks at URL"
 	@echo "make register-webhooks   (no URL) the same against the running local stack's emulator"
+	@echo "make security Checkov over the template, Bandit over the code, pip-audit over the pins"
+	@echo "make replay  run kept webhook deliveries again: IDS= | SINCE= [UNTIL=] | QUARANTINED=1 [LOCAL=1 | FUNCTION=]"
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
 	@echo "make migrate-leads  per-event leads of the old table → people (docs/leads-storage.md) SOURCE_TABLE= CHECKPOINT= [RATE=50]"
 	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
@@ -59,6 +61,23 @@ typecheck: $(STAMP)
 	$(BIN)/mypy bench tests orcapulse_local
 	@set -e; for app in functions/*/app.py; do echo "mypy $$app"; $(BIN)/mypy $$app; done
 
+# The security scanners live in their own virtualenv (requirements-security.in says why).
+TOOLS_VENV ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+$(TOOLS_STAMP): requirements-security.txt
+	@test -x $(TOOLS_VENV)/bin/python || $$(scripts/find-python312) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-security.txt
+	touch $(TOOLS_STAMP)
+
+# Checkov: no finding that is not skipped inline with its reason; Bandit: none without a reasoned
+# nosec; pip-audit over every pinned set (passes unaudited only when the advisory service is
+# unreachable, and says so). docs/operations.md, "Scanners", has the counts and every reason.
+security: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(TOOLS_VENV)/bin/bandit --quiet --recursive layers functions orcapulse_local scripts
+	$(TOOLS_VENV)/bin/python scripts/audit_requirements.py --pip-audit $(TOOLS_VENV)/bin/pip-audit \
+	  requirements-dev.txt layers/common/requirements.txt requirements-security.txt
+
 template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	PATH="$(abspath $(BIN)):$$PATH" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
@@ -77,7 +96,7 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null; }
 
 test: export ORCAPULSE_REQUIRE_BROWSER := 1
-test: lint typecheck template build browser unit
+test: lint typecheck template security build browser unit
 
 # The local stack (docs/local.md): moto, the TikTok emulator and the template's functions behind a
 # local HTTP gateway, in the foreground until Ctrl-C. Ports: LOCAL_API_PORT, LOCAL_TIKTOK_PORT,
@@ -124,6 +143,16 @@ faults: $(STAMP)
 # announced once (and once per later interaction), with no 5xx.
 load: $(LOCAL_STAMP)
 	$(PY) -m orcapulse_local.load $(if $(DELIVERIES),--deliveries $(DELIVERIES))
+
+# Kept webhook deliveries through the same code again (docs/operations.md, "Replay"): by ids, by
+# arrival time, or every quarantined one; LOCAL=1 against `make local`, FUNCTION= a deployed
+# webhook function (its environment, your AWS credentials). Idempotent: safe to repeat.
+replay: $(LOCAL_STAMP)
+	@test -n "$(IDS)$(SINCE)$(QUARANTINED)" || { echo "usage: make replay IDS=<id,id> | SINCE=<ISO> [UNTIL=<ISO>] | QUARANTINED=1  [LOCAL=1 | FUNCTION=<name>] [DRY_RUN=1]"; exit 2; }
+	PYTHONPATH=.:layers/common $(PY) scripts/replay_deliveries.py \
+	  $(if $(IDS),--ids "$(IDS)") $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") \
+	  $(if $(QUARANTINED),--quarantined) $(if $(LOCAL),--local) $(if $(FUNCTION),--function "$(FUNCTION)") \
+	  $(if $(DRY_RUN),--dry-run)
 
 # Per-event leads of the old table → people and interactions in the new one, resumable from
 # CHECKPOINT (docs/leads-storage.md, "Migrating"). The new stack's LEADS_TABLE and

@@ -19,12 +19,12 @@ ACCOUNT_ID = "123456789012"
 # moto accepts any credentials; these make sure nothing can reach a real AWS account.
 AWS_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_SESSION_TOKEN": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any credentials  # nosec B105
+    "AWS_SESSION_TOKEN": "local",  # moto accepts any credentials  # nosec B105
 }
 
 # Dev JWTs: HS256 with a published key, checked by the gateway's emulated JWT authorizer.
-DEV_JWT_SECRET = "orcapulse-local-dev-jwt-key-not-a-secret"  # noqa: S105 - local constant, documented
+DEV_JWT_SECRET = "orcapulse-local-dev-jwt-key-not-a-secret"  # noqa: S105 - local constant, documented  # nosec B105
 DEV_JWT_ISSUER = "https://issuer.orcapulse.local"
 DEV_JWT_AUDIENCE = "orcapulse-local-web"
 DEV_TOKEN_TTL_SECONDS = 12 * 3600
@@ -33,7 +33,7 @@ DEFAULT_USER = "user-local"
 
 # The local TikTok app, known to the emulator and stored in the app secret at start-up.
 LOCAL_CLIENT_KEY = "awlocalclientkey"
-LOCAL_CLIENT_SECRET = "local-tiktok-client-secret-not-a-secret"  # noqa: S105 - local constant, documented
+LOCAL_CLIENT_SECRET = "local-tiktok-client-secret-not-a-secret"  # noqa: S105 - local constant, documented  # nosec B105
 
 # The local TikTok API for Business app (business accounts, DESIGN §8): its app_id is the consent
 # page's client_key for a business account and the client_key of its webhook deliveries.

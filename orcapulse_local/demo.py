@@ -39,7 +39,7 @@ class Demo:
         self.http = requests.Session()
         self.workspace = f"ws-demo-{secrets.token_hex(3)}"
         self.user = "demo-user"
-        self.token = ""
+        self.token = ""  # no JWT minted yet  # nosec B105
         self.integration: dict[str, Any] = {}
 
     # -- plumbing ----------------------------------------------------------------------------------

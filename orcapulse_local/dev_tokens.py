@@ -32,7 +32,7 @@ def mint(
         "iat": now,
         "exp": now + ttl_seconds,
         "jti": uuid.uuid4().hex,
-        "token_use": "id",
+        "token_use": "id",  # Cognito's claim naming an ID token  # nosec B105
         **extra,
     }
     if workspace is not None:

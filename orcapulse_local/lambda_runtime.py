@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
+import subprocess  # runs only our own interpreter on our own worker script  # nosec B404
 import sys
 import threading
 import time
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from orcapulse_local import config
-from orcapulse_local.template import Context, function_environment, function_spec, resources_of_type
+from orcapulse_local.template import Context, function_environment, function_spec, resolve, resources_of_type
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase
@@ -83,7 +83,8 @@ def functions_from_template(
             name = ref.get("Ref") if isinstance(ref, dict) else None
             if name in layers:
                 layer_dirs.append(_layer_dir(root / layers[name]["Properties"]["ContentUri"]))
-        reserved = spec.get("ReservedConcurrentExecutions")
+        # A number, or a parameter (the webhook's WebhookReservedConcurrency).
+        reserved = resolve(spec.get("ReservedConcurrentExecutions"), ctx)
         out[logical] = FunctionSpec(
             logical_id=logical,
             name=str(spec.get("FunctionName") or f"{stack}-{logical}"),
@@ -128,7 +129,7 @@ class _Worker:
         # One duplex connection (a socket pair): requests one way, replies the other, each message
         # framed by multiprocessing.connection.
         self._conn, child = Pipe()
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and worker script
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and worker script  # nosec B603
             [
                 sys.executable,
                 "-I",
@@ -154,7 +155,8 @@ class _Worker:
         threading.Thread(target=self._pump, args=(sink,), daemon=True).start()
 
     def _pump(self, sink: LogSink) -> None:
-        assert self.proc.stdout is not None
+        if self.proc.stdout is None:
+            raise RuntimeError("the worker was started without a stdout pipe")
         for raw in self.proc.stdout:
             sink(self.spec.logical_id, raw.decode("utf-8", "replace").rstrip("\n"))
 

@@ -29,6 +29,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,7 @@ class Event:
     object_id: str
     person: str  # the writer's handle: a comment's unique_identifier, a DM's from
     body: bytes
+    path: str = WEBHOOK_PATH
 
 
 # -- set-up -----------------------------------------------------------------------------------------
@@ -116,9 +118,70 @@ def connect(stack: Any, workspace: str, open_id: str) -> str:
     return result["integration_id"]
 
 
+def _comment(
+    n: int, open_id: str, object_id: str, ms: int, person: str, number: int
+) -> tuple[str, dict[str, Any]]:
+    return "comment.update", {
+        "comment_id": int(object_id),  # int64, as TikTok sends comment ids
+        "video_id": 7_290_000_000_000_000_001,
+        "parent_comment_id": 0,
+        "comment_type": "comment",
+        "comment_action": "insert",
+        "text": f"load comment {n}: how much is the orca plush?",
+        "timestamp": ms,
+        "unique_identifier": person,
+    }
+
+
+def _dm(
+    n: int, open_id: str, object_id: str, ms: int, person: str, number: int
+) -> tuple[str, dict[str, Any]]:
+    user_id = str(8_000_000 + number)
+    return "im_receive_msg", {
+        "conversation_id": f"0:1:{user_id}:{open_id}",
+        "message_id": object_id,
+        "timestamp": ms,
+        "type": "text",
+        "text": {"body": f"load message {n}: do you ship to Lisbon?"},
+        "from": person,
+        "from_user": {"id": user_id},
+        "to": open_id,
+        "to_user": {"id": open_id},
+    }
+
+
+@dataclass(frozen=True)
+class MixEntry:
+    """One kind of delivery in the load: its name (the report's per-route key), its route, its
+    weight in the mix, and how to build one event's TikTok name and content."""
+
+    kind: str
+    path: str
+    weight: int
+    build: Callable[[int, str, str, int, str, int], tuple[str, dict[str, Any]]]
+
+
+# The delivery mix: comments and DMs to the TikTok webhook, 2:1. A new kind of delivery (business
+# accounts, lead forms) is one entry here.
+MIX: tuple[MixEntry, ...] = (
+    MixEntry("comment", WEBHOOK_PATH, 2, _comment),
+    MixEntry("dm", WEBHOOK_PATH, 1, _dm),
+)
+
+
+def _entry(n: int) -> MixEntry:
+    """The mix entry of the ``n``-th event: the entries in turn, each as often as its weight."""
+    slot = n % sum(entry.weight for entry in MIX)
+    for entry in MIX:
+        if slot < entry.weight:
+            return entry
+        slot -= entry.weight
+    return MIX[-1]
+
+
 def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random) -> list[Event]:
-    """``plan.unique`` distinct comment and DM events, shaped as TikTok documents them, each
-    written by one of a pool of people per account (a person's DMs share one conversation)."""
+    """``plan.unique`` distinct events of the mix, shaped as TikTok documents them, each written by
+    one of a pool of people per account (a person's DMs share one conversation)."""
     now = int(time.time())
     base = 7_400_000_000_000_000_000 + rng.randrange(10**15)
     pool = plan.people_per_account(len(open_ids))
@@ -127,33 +190,10 @@ def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random)
         open_id, object_id, ms = open_ids[n % len(open_ids)], str(base + n), (now - 60) * 1000 + n
         number = rng.randrange(pool)
         person = f"person.{number}"
-        if n % 3:
-            kind, event = "comment", "comment.update"
-            content: dict[str, Any] = {
-                "comment_id": int(object_id),  # int64, as TikTok sends comment ids
-                "video_id": 7_290_000_000_000_000_001,
-                "parent_comment_id": 0,
-                "comment_type": "comment",
-                "comment_action": "insert",
-                "text": f"load comment {n}: how much is the orca plush?",
-                "timestamp": ms,
-                "unique_identifier": person,
-            }
-        else:
-            kind, event = "dm", "im_receive_msg"
-            user_id = str(8_000_000 + number)
-            content = {
-                "conversation_id": f"0:1:{user_id}:{open_id}",
-                "message_id": object_id,
-                "timestamp": ms,
-                "type": "text",
-                "text": {"body": f"load message {n}: do you ship to Lisbon?"},
-                "from": person,
-                "from_user": {"id": user_id},
-                "to": open_id,
-                "to_user": {"id": open_id},
-            }
-        out.append(Event(open_id, kind, object_id, person, state.envelope(event, open_id, content, now)))
+        entry = _entry(n)
+        event, content = entry.build(n, open_id, object_id, ms, person, number)
+        body = state.envelope(event, open_id, content, now)
+        out.append(Event(open_id, entry.kind, object_id, person, body, entry.path))
     return out
 
 
@@ -174,7 +214,6 @@ def send_all(
 ) -> tuple[list[Sent], float, bool]:
     """Send ``order`` from ``plan.senders`` threads until done or ``deadline``; what each got,
     the seconds it took and whether the deadline cut it short."""
-    url = stack.api_url + WEBHOOK_PATH
     local = threading.local()
 
     def send(event: Event) -> Sent | None:
@@ -185,7 +224,9 @@ def send_all(
         started = time.perf_counter()
         headers = {"Content-Type": "application/json", "TikTok-Signature": state.sign(event.body)}
         try:
-            resp = local.http.post(url, data=event.body, headers=headers, timeout=REQUEST_TIMEOUT)
+            resp = local.http.post(
+                stack.api_url + event.path, data=event.body, headers=headers, timeout=REQUEST_TIMEOUT
+            )
             try:
                 body = resp.json()
                 answer = str(body.get("status") or body.get("error", {}).get("code") or body)
@@ -194,7 +235,7 @@ def send_all(
             status = resp.status_code
         except requests.RequestException as exc:
             status, answer = 0, type(exc).__name__
-        return Sent(status, answer, (time.perf_counter() - started) * 1000)
+        return Sent(status, answer, (time.perf_counter() - started) * 1000, f"POST {event.path} {event.kind}")
 
     started = time.monotonic()
     with ThreadPoolExecutor(plan.senders, thread_name_prefix="sender") as senders:
@@ -212,10 +253,11 @@ def _drain_while(stack: Any, sending: threading.Event) -> None:
 def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
     """Drive ``stack`` (a started ``LocalStack``) with ``plan``; the report says what happened."""
     say = say or (lambda _line: None)
-    assert stack.emulator is not None
+    if stack.emulator is None:
+        raise RuntimeError("the load test needs a started stack with its TikTok emulator")
     if not stack.api_url.startswith(f"http://{config.HOST}:"):
         raise ValueError("the load test only targets a stack on 127.0.0.1")
-    rng = random.Random(plan.seed)  # noqa: S311 - a reproducible schedule, not a secret
+    rng = random.Random(plan.seed)  # noqa: S311 - a reproducible schedule, not a secret  # nosec B311
     began = time.monotonic()
     state = stack.emulator.state
     open_ids = sorted({open_id for _, open_id in CONNECTIONS})
@@ -258,6 +300,8 @@ def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
             if e.open_id == open_id:
                 expected[workspace].setdefault((integration_id, e.person), set()).add(e.object_id)
     lead_ids = check_people(report, stack, expected)
+    # Every verified person became a lead while the deliveries were sent.
+    report.leads_per_second = round(report.people / report.seconds, 1) if report.seconds else 0.0
     check_bus(report, stack, lead_ids, set(workspaces))
     report.check_seconds = round(time.monotonic() - checking, 2)
     return report

@@ -21,6 +21,8 @@ class Sent:
     status: int
     answer: str
     ms: float
+    # Which kind of delivery: the route and the mix entry (load.MIX), e.g. "POST /webhooks/tiktok comment".
+    route: str = "POST /webhooks/tiktok"
 
 
 @dataclass
@@ -59,6 +61,9 @@ class Report:
     check_seconds: float = 0.0
     throughput_per_second: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
+    # Per route and mix entry: deliveries, p50 and p95 in ms.
+    routes: dict[str, dict[str, float]] = field(default_factory=dict)
+    leads_per_second: float = 0.0
     timed_out: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -90,6 +95,11 @@ class Report:
             f"never announced, {self.extra_activity + self.foreign_events} unexpected",
             "throughput": f"{self.throughput_per_second:.1f} deliveries/s over {self.seconds:.1f} s",
             "latency": ", ".join(f"{k} {v}" for k, v in lat.items()),
+            "per route": "; ".join(
+                f"{route}: {int(r['deliveries'])} sent, p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms"
+                for route, r in sorted(self.routes.items())
+            ),
+            "leads": f"{self.leads_per_second:.1f} leads created/s ({self.people} over {self.seconds:.1f} s)",
             "result": "OK" if self.ok else "FAILED: " + "; ".join(self.problems),
         }
         return "\n".join(f"{k.ljust(13)}  {v}" for k, v in rows.items())
@@ -157,6 +167,17 @@ def check_answers(report: Report, sent: list[Sent], seconds: float) -> None:
     report.latency_ms = {f"p{p}": round(percentile(latencies, p), 1) for p in (50, 95, 99)}
     report.latency_ms["max"] = round(max(latencies, default=0.0), 1)
     report.latency_ms["mean"] = round(statistics.fmean(latencies), 1) if latencies else 0.0
+    by_route: dict[str, list[float]] = {}
+    for s in sent:
+        by_route.setdefault(s.route, []).append(s.ms)
+    report.routes = {
+        route: {
+            "deliveries": len(ms),
+            "p50": round(percentile(ms, 50), 1),
+            "p95": round(percentile(ms, 95), 1),
+        }
+        for route, ms in by_route.items()
+    }
     report.answers = dict(Counter(f"{s.status} {s.answer}" for s in sent))
     report.server_errors = sum(1 for s in sent if s.status >= 500 or s.status == 0)
     if report.timed_out or len(sent) != report.deliveries:

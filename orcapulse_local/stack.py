@@ -278,10 +278,15 @@ class LocalStack:
         }
         return json_response(200, minted, [("Cache-Control", "no-store")])
 
+    def _started_emulator(self) -> TikTokEmulator:
+        if self.emulator is None:
+            raise RuntimeError("the stack is not started")
+        return self.emulator
+
     def _on_send_event(self, body: dict[str, Any]) -> Response:
-        assert self.emulator is not None
+        emulator = self._started_emulator()
         try:
-            delivery = self.emulator.send_event(
+            delivery = emulator.send_event(
                 str(body.get("event", "")),
                 str(body.get("open_id") or "") or None,
                 str(body.get("text") or ""),
@@ -293,14 +298,14 @@ class LocalStack:
         return json_response(200, delivery.summary())
 
     def _on_redeliver(self, body: dict[str, Any], delivery_id: str) -> Response:
-        assert self.emulator is not None
-        if delivery_id not in self.emulator.deliveries:
+        emulator = self._started_emulator()
+        if delivery_id not in emulator.deliveries:
             return _error(404, "unknown_delivery", "No such delivery")
-        return json_response(200, self.emulator.redeliver(delivery_id).summary())
+        return json_response(200, emulator.redeliver(delivery_id).summary())
 
     def _on_tiktok_state(self) -> Response:
-        assert self.emulator is not None
-        return json_response(200, self.emulator.snapshot())
+        emulator = self._started_emulator()
+        return json_response(200, emulator.snapshot())
 
     def _on_bus_events(self) -> Response:
         return json_response(200, {"items": self.drain_bus_events()})

@@ -142,7 +142,7 @@ class TikTokState:
             "refresh_expires_in": self.refresh_expires_in,
             "refresh_token": refresh,
             "scope": scopes,
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # the scheme TikTok names, not a token  # nosec B105
         }
 
     def _client_ok(self, form: dict[str, str]) -> bool:

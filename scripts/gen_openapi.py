@@ -33,9 +33,10 @@ _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValida
 
 def _load_resolver(function: str) -> Any:
     name = f"openapi_{function}_app"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function / "app.py")
-    assert spec
-    assert spec.loader
+    handler = ROOT / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(name, handler)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {handler}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -38,6 +38,7 @@ def reset_process_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
     from orcapulse_tiktok.config import get_settings
     from orcapulse_tiktok.data import clients as aws
+    from orcapulse_tiktok.models.delivery import Delivery
     from orcapulse_tiktok.models.integration import Integration
     from orcapulse_tiktok.models.lead import Lead
     from orcapulse_tiktok.models.oauth_state import OAuthState
@@ -49,7 +50,7 @@ def reset_process_caches() -> None:
     reset_client()
     reset_business_client()
     parameters.clear_caches()
-    for model in (Integration, Lead, OAuthState):
+    for model in (Integration, Lead, OAuthState, Delivery):
         model._connection = None
 
 

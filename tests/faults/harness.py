@@ -546,6 +546,12 @@ class AcceptedWebhook(Scenario):
         assert len(interactions) == len(ctx["leads"]), "not one interaction per workspace"
         announced = self._announced(ctx)
         assert announced == Counter({lead: 1 for lead in ctx["leads"]}), f"not announced once: {announced}"
+        # The delivery is in the archive, with a reference from each lead it made (an erasure finds it).
+        archive = env.aws.items("DeliveriesTable")
+        kept = [i for i in archive if i["sk"]["S"] == "D"]
+        assert len(kept) == 1, "the delivery is not kept once in the archive"
+        refs = {i["pk"]["S"].removeprefix("R#") for i in archive if i["pk"]["S"].startswith("R#")}
+        assert refs == ctx["leads"], "the archive does not know which leads the delivery made"
 
 
 def _lost_at(ctx: dict[str, Any], label: str) -> bool:

@@ -146,3 +146,25 @@ def test_business_variables_are_read_as_written_and_default_per_design():
     assert settings.business_scopes == ("user.info.basic", "comment.list", "message.list.read")
     assert TEST_ENVIRONMENT["TIKTOK_BUSINESS_API_BASE_URL"] == "https://business-api.tiktok.com"
     assert TEST_ENVIRONMENT["TIKTOK_BUSINESS_APP_SECRET_ID"].endswith("/business-app")
+
+
+def test_operating_variables_default_and_validate():
+    """DESIGN §4/§11: the delivery archive's retention (default 7 days) and the optional
+    customer-managed key; the template passes both."""
+    defaults = Settings.from_env({})
+    assert defaults.delivery_retention_days == 7
+    assert defaults.data_kms_key_id is None
+    assert TEST_ENVIRONMENT["DELIVERY_RETENTION_DAYS"] == "7"
+    assert Settings.from_env(TEST_ENVIRONMENT).deliveries_table == TEST_ENVIRONMENT["DELIVERIES_TABLE"]
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    settings = Settings.from_env({"DELIVERY_RETENTION_DAYS": "30", "DATA_KMS_KEY_ID": key})
+    assert (settings.delivery_retention_days, settings.data_kms_key_id) == (30, key)
+    for name, value in [
+        ("DELIVERY_RETENTION_DAYS", "0"),
+        ("DELIVERY_RETENTION_DAYS", "a week"),
+        ("DATA_KMS_KEY_ID", "alias/x"),
+    ]:
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: value})
+    with pytest.raises(ConfigError, match="DELIVERIES_TABLE"):
+        Settings.from_env({}).require("deliveries_table")

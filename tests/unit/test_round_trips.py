@@ -112,14 +112,16 @@ def test_webhook_round_trips_on_a_warm_container(
         assert webhook(webhook.comment()) == "accepted"
 
     query, put, update = "dynamodb.Query", "dynamodb.PutItem", "dynamodb.UpdateItem"
-    # Route, store the interaction, count it on the person's lead (the stream announces it).
-    assert accepted.aws == [query, put, update]
+    # Keep the delivery (archive.py), route, store the interaction, count it on the person's lead
+    # (the stream announces it), remember the lead with the delivery.
+    keep, refs = put, "dynamodb.BatchWriteItem"
+    assert accepted.aws == [keep, query, put, update, refs]
     # The lead write runs again and is refused as counted (it finishes a lead a dead first
     # delivery left behind).
-    assert duplicate.aws == [query, put, update]
-    assert ignored.aws == []
-    assert unknown_account.aws == [query]
-    assert accepted_stale.aws == [*accepted.aws, update]
+    assert duplicate.aws == [keep, query, put, update, refs]
+    assert ignored.aws == [keep]
+    assert unknown_account.aws == [keep, query]
+    assert accepted_stale.aws == [keep, query, put, update, update, refs]
     assert accepted.http == duplicate.http == ignored.http == accepted_stale.http == []
 
 

@@ -259,12 +259,33 @@ ENVELOPE_DEFECTS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-def test_envelope_and_content_defects_are_400_with_their_code(webhook, alpha, aws, tiktok_state):
+def _quarantined(aws) -> dict[str, str]:
+    """The quarantined deliveries of the archive: id → the failure recorded (a code, never data)."""
+    return {
+        item["pk"]["S"]: item["failure"]["S"]
+        for item in aws.items("DeliveriesTable")
+        if item.get("quarantine", {}).get("S") == "Q"
+    }
+
+
+def test_envelope_defects_are_400_and_content_defects_are_quarantined(webhook, alpha, aws, tiktok_state):
+    """§3: a verified body that is not TikTok's envelope is 400 with its code. Content the parser
+    cannot read inside a valid envelope is what a new TikTok payload shape looks like (§11): it is
+    quarantined in the delivery archive and answered 200, so TikTok stops retrying and the
+    delivery can be replayed after the fix."""
     before = aws.items("IntegrationsTable")
+    content_defects = 0
     for changes, code in ENVELOPE_DEFECTS:
         response = webhook.deliver_body(_envelope(tiktok_state, **changes))
-        assert status_of(response) == (400, code), changes
+        if code == "invalid_content":
+            content_defects += 1
+            assert status_of(response) == (200, "accepted"), changes
+        else:
+            assert status_of(response) == (400, code), changes
     assert nothing_stored(aws, before)
+    quarantined = _quarantined(aws)
+    assert len(quarantined) == content_defects
+    assert set(quarantined.values()) == {"invalid_content"}
 
 
 WRONG_TYPES = [
@@ -278,10 +299,11 @@ WRONG_TYPES = [
 ]
 
 
-def test_documented_fields_with_the_wrong_type_are_invalid_content(webhook, aws, tiktok_state):
+def test_documented_fields_with_the_wrong_type_are_quarantined_as_invalid_content(webhook, aws, tiktok_state):
     for event, content in WRONG_TYPES:
         body = tiktok_state.envelope(event, "open-id-alpha", content)
-        assert status_of(webhook.deliver_body(body)) == (400, "invalid_content"), (event, content)
+        assert status_of(webhook.deliver_body(body)) == (200, "accepted"), (event, content)
+    assert list(_quarantined(aws).values()) == ["invalid_content"] * len(WRONG_TYPES)
 
 
 # -- fuzz -----------------------------------------------------------------------------------------

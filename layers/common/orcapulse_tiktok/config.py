@@ -28,6 +28,8 @@ DEFAULT_WORKSPACE_CLAIM = "custom:workspace_id"
 DEFAULT_LEAD_RETENTION_DAYS = 365
 MAX_LEAD_RETENTION_DAYS = 3650  # ten years: a DynamoDB TTL horizon, not "forever"
 WEBHOOK_MODES = ("live", "sandbox")
+DEFAULT_DELIVERY_RETENTION_DAYS = 7
+MAX_DELIVERY_RETENTION_DAYS = 90
 
 
 def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -67,6 +69,15 @@ def _lead_region(env: Mapping[str, str]) -> str | None:
     return region or None
 
 
+def _kms_key(env: Mapping[str, str], name: str) -> str | None:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.startswith("arn:") or ":kms:" not in value or len(value) > 2048:
+        raise ConfigError(f"{name} must be a KMS key ARN (or empty)")
+    return value
+
+
 class Settings(NamedTuple):
     """The validated environment of a function. Optional values are read through ``require``."""
 
@@ -98,6 +109,10 @@ class Settings(NamedTuple):
     leads_webhook_url: str | None = None
     # ``x-lead-region`` for the lead download task: ``eu`` for EEA/Swiss/UK lead data (the docs).
     lead_region: str | None = None
+    # DESIGN section 11: the delivery archive, and the optional customer-managed key of the data.
+    deliveries_table: str | None = None
+    delivery_retention_days: int = DEFAULT_DELIVERY_RETENTION_DAYS
+    data_kms_key_id: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -141,6 +156,15 @@ class Settings(NamedTuple):
             ads_redirect_uri=_url(env, "TIKTOK_ADS_REDIRECT_URI"),
             leads_webhook_url=_url(env, "TIKTOK_LEADS_WEBHOOK_URL"),
             lead_region=_lead_region(env),
+            deliveries_table=env.get("DELIVERIES_TABLE") or None,
+            delivery_retention_days=_int(
+                env,
+                "DELIVERY_RETENTION_DAYS",
+                DEFAULT_DELIVERY_RETENTION_DAYS,
+                1,
+                MAX_DELIVERY_RETENTION_DAYS,
+            ),
+            data_kms_key_id=_kms_key(env, "DATA_KMS_KEY_ID"),
         )
 
     def require(self, field: str) -> str:
@@ -152,16 +176,17 @@ class Settings(NamedTuple):
 
 
 _ENV_NAMES = {
-    "app_secret_id": "TIKTOK_APP_SECRET_ID",
+    "app_secret_id": "TIKTOK_APP_SECRET_ID",  # a variable's name, not a secret  # nosec B105
     "redirect_uri": "TIKTOK_REDIRECT_URI",
     "frontend_url": "FRONTEND_URL",
     "event_bus_name": "EVENT_BUS_NAME",
     "integrations_table": "INTEGRATIONS_TABLE",
     "oauth_states_table": "OAUTH_STATES_TABLE",
     "leads_table": "LEADS_TABLE",
-    "cursor_key_secret_id": "CURSOR_KEY_SECRET_ID",
-    "person_key_secret_id": "PERSON_KEY_SECRET_ID",
-    "business_app_secret_id": "TIKTOK_BUSINESS_APP_SECRET_ID",
+    "cursor_key_secret_id": "CURSOR_KEY_SECRET_ID",  # a variable's name, not a secret  # nosec B105
+    "person_key_secret_id": "PERSON_KEY_SECRET_ID",  # a variable's name, not a secret  # nosec B105
+    "business_app_secret_id": "TIKTOK_BUSINESS_APP_SECRET_ID",  # a variable's name  # nosec B105
+    "deliveries_table": "DELIVERIES_TABLE",
     "ads_redirect_uri": "TIKTOK_ADS_REDIRECT_URI",
     "leads_webhook_url": "TIKTOK_LEADS_WEBHOOK_URL",
 }

@@ -23,6 +23,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from orcapulse_tiktok import clock
+from orcapulse_tiktok.data import deliveries
 from orcapulse_tiktok.data import erasures as erasure_store
 from orcapulse_tiktok.data import leads as lead_store
 from orcapulse_tiktok.data import merges as merge_store
@@ -63,9 +64,10 @@ def forget_person(lead_ids: list[str], *, erased_ms: int, applied: dict[str, Any
     """Delete everything that names the person of ``lead_ids`` (the erased lead first, then the
     leads merged into it), except the erased lead's own item, which the tombstone replaces last.
 
-    Every store that keeps something of a person is forgotten here, and only here: the raw
-    delivery archive of DESIGN §11, once it exists, is purged of these leads' deliveries by one
-    more call in this function."""
+    Every store that keeps something of a person is forgotten here, and only here: first the raw
+    delivery archive of DESIGN §11 (every kept delivery that touched these leads, whole), then the
+    leads' items. A retry runs it all again; what is gone already is done."""
+    deliveries.forget_deliveries(lead_ids)
     target, *merged = lead_ids
     erasure_store.delete_items(_keys(merge_store.person_items(target), keep_lead=True))
     for source_id in merged:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from orcapulse_tiktok import clock, people
+from orcapulse_tiktok import archive, clock, people
 from orcapulse_tiktok.data import erasures as erasure_store
 from orcapulse_tiktok.data import leads as lead_store
 from orcapulse_tiktok.data import merges as merge_store
@@ -100,6 +100,8 @@ def interaction_of(capture: Capture) -> Interaction:
 def record(capture: Capture) -> Result:
     """Store ``capture`` on its person's lead; see the module docstring."""
     item = interaction_of(capture)
+    # The webhook delivery being processed (if any) remembers the lead, for an erasure to find.
+    archive.touched(item.lead_id)
     existing = lead_store.put_interaction(item)
     if existing is not None:
         return _again(capture, existing)
@@ -184,6 +186,7 @@ def _refused(origin: Interaction, item: Interaction, current: Lead | None, *, fr
         raise TransientError("The lead is being erased, try again")
     logger.info("event older than its person's erasure; ignored", extra={"lead_id": current.lead_id})
     metrics.add_metric(name="ErasedPersonEventsIgnored", unit=MetricUnit.Count, value=1)
+    archive.erased_person(current.lead_id)
     return Landing(IGNORED, None, current.lead_id)
 
 

@@ -55,7 +55,7 @@ PLATFORMS: tuple[Platform, ...] = (
             "oauth": True,
             "webhook": True,
             "webhook_modes": ["live", "sandbox"],
-            "token_refresh": True,
+            "token_refresh": True,  # a capability flag, not a token  # nosec B105
             "account_types": {kind: list(caps) for kind, caps in ACCOUNT_CAPABILITIES.items()},
         },
     ),

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.data import faults
 from orcapulse_tiktok.data.clients import client
 
@@ -38,11 +39,15 @@ def write_secret(
     try:
         if exists is not True:
             try:
+                # With DATA_KMS_KEY_ID set, the secret is encrypted with that customer-managed key;
+                # without it, Secrets Manager's AWS-managed key (DESIGN section 11).
+                key_id = get_settings().data_kms_key_id
                 sm.create_secret(
                     Name=name,
                     SecretString=value,
                     Description=description,
                     Tags=[{"Key": tag[0], "Value": tag[1]}],
+                    **({"KmsKeyId": key_id} if key_id else {}),
                 )
                 return
             except ClientError as exc:

@@ -1,0 +1,202 @@
+"""The delivery archive (``models/delivery.py``): keep a verified delivery, mark it quarantined or
+released, remember which leads it touched, find deliveries for a replay, and forget a person's.
+
+Every write is idempotent: keeping a delivery again overwrites the same item (same id, same
+bytes), references are keyed by lead and delivery, and deletes of absent items are done."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from pynamodb.exceptions import PynamoDBException
+
+from orcapulse_tiktok.data import faults
+from orcapulse_tiktok.models.delivery import (
+    DELIVERY_PREFIX,
+    DELIVERY_SK,
+    QUARANTINED,
+    Delivery,
+    deliveries,
+    delivery_pk,
+    ref_pk,
+)
+
+# by_received's partition key is the hour and one of SHARDS shards: a burst of deliveries spreads
+# over SHARDS index partitions (docs/scale.md), and a replay reads SHARDS queries per hour.
+SHARDS = 4
+HOUR_MS = 3_600_000
+
+
+class Archived(NamedTuple):
+    """A delivery as kept: what TikTok sent, where, and when it arrived."""
+
+    delivery_id: str
+    route: str
+    body: bytes
+    headers: dict[str, str]
+    received_ms: int
+    quarantined: bool = False
+    failure: str | None = None
+
+
+def bucket_of(delivery_id: str, received_ms: int) -> str:
+    """The ``by_received`` partition of a delivery: ``<UTC hour YYYYMMDDHH>#<shard>``."""
+    hour = time.strftime("%Y%m%d%H", time.gmtime(received_ms // 1000))
+    return f"{hour}#{int(delivery_id[:2], 16) % SHARDS}"
+
+
+def keep(delivery: Archived, *, expires_at: int) -> None:
+    """Store the delivery (one PutItem). A redelivery of the same bytes overwrites the same item,
+    which also clears a quarantine mark: the latest attempt is what the item says."""
+    item = deliveries()(
+        delivery_pk(delivery.delivery_id),
+        DELIVERY_SK,
+        expires_at=expires_at,
+        route=delivery.route,
+        body=delivery.body,
+        headers=json.dumps(delivery.headers, separators=(",", ":"), ensure_ascii=False),
+        received_ms=delivery.received_ms,
+        bucket=bucket_of(delivery.delivery_id, delivery.received_ms),
+    )
+    try:
+        item.save()
+    except PynamoDBException as exc:
+        raise faults.fault("keep delivery", exc) from None
+
+
+def mark_quarantined(delivery_id: str, failure: str) -> bool:
+    """Put the kept delivery in quarantine with the reason (an error code or an exception type);
+    ``False`` when there is no such delivery (it cannot be quarantined, so it must be retried)."""
+    try:
+        deliveries()._get_connection().update_item(
+            delivery_pk(delivery_id),
+            range_key=DELIVERY_SK,
+            actions=[
+                Delivery.quarantine.set(QUARANTINED),
+                Delivery.failure.set(failure[:128]),
+                Delivery.attempts.add(1),
+            ],
+            condition=Delivery.pk.exists(),
+        )
+    except PynamoDBException as exc:
+        if faults.condition_failed(exc):
+            return False
+        raise faults.fault("quarantine delivery", exc) from None
+    return True
+
+
+def release(delivery_id: str) -> None:
+    """Take the delivery out of quarantine (a replay processed it). Absent is done."""
+    try:
+        deliveries()._get_connection().update_item(
+            delivery_pk(delivery_id),
+            range_key=DELIVERY_SK,
+            actions=[Delivery.quarantine.remove(), Delivery.failure.remove()],
+            condition=Delivery.pk.exists(),
+        )
+    except PynamoDBException as exc:
+        if not faults.condition_failed(exc):
+            raise faults.fault("release delivery", exc) from None
+
+
+def drop(delivery_id: str) -> None:
+    """Delete one kept delivery (an erased person's old event). Absent is done."""
+    try:
+        deliveries()(delivery_pk(delivery_id), DELIVERY_SK).delete()
+    except PynamoDBException as exc:
+        raise faults.fault("drop delivery", exc) from None
+
+
+def note_leads(delivery_id: str, lead_ids: Iterable[str], *, expires_at: int) -> None:
+    """Remember that the delivery touched these leads (one reference item each, batched), so an
+    erasure of a lead finds the deliveries that carried the person."""
+    model = deliveries()
+    try:
+        with model.batch_write() as batch:
+            for lead_id in sorted(set(lead_ids)):
+                batch.save(model(ref_pk(lead_id), delivery_id, expires_at=expires_at))
+    except PynamoDBException as exc:
+        raise faults.fault("note delivery leads", exc) from None
+
+
+def load(delivery_id: str) -> Archived | None:
+    """The kept delivery, or ``None`` (never kept, expired, or forgotten)."""
+    try:
+        item = deliveries().get(delivery_pk(delivery_id), DELIVERY_SK, consistent_read=True)
+    except Delivery.DoesNotExist:
+        return None
+    except PynamoDBException as exc:
+        raise faults.fault("load delivery", exc) from None
+    return _archived(item)
+
+
+def received_between(start_ms: int, end_ms: int) -> Iterator[str]:
+    """Ids of the deliveries that arrived in ``[start_ms, end_ms]``, oldest first (hour by hour)."""
+    deliveries()
+    hour = start_ms - start_ms % HOUR_MS
+    while hour <= end_ms:
+        found: list[tuple[int, str]] = []
+        for shard in range(SHARDS):
+            bucket = f"{time.strftime('%Y%m%d%H', time.gmtime(hour // 1000))}#{shard}"
+            condition = Delivery.received_ms.between(max(start_ms, hour), min(end_ms, hour + HOUR_MS - 1))
+            found.extend(_index_ids(Delivery.by_received, bucket, condition))
+        yield from (delivery_id for _, delivery_id in sorted(found))
+        hour += HOUR_MS
+
+
+def quarantined() -> Iterator[str]:
+    """Ids of the quarantined deliveries, oldest first."""
+    deliveries()
+    yield from (delivery_id for _, delivery_id in _index_ids(Delivery.by_quarantine, QUARANTINED, None))
+
+
+def forget_deliveries(lead_ids: Iterable[str]) -> int:
+    """Erase every kept delivery that touched any of ``lead_ids`` (DESIGN §9: an erased person's
+    raw deliveries go too), and the references themselves; the number of deliveries erased.
+
+    A delivery is removed whole, other people in it included (a lead-form delivery carries many):
+    the archive is a replay buffer, and what it loses here the stored leads still hold. Safe to
+    repeat: deleting what is gone is done, and references go last, so a retry after a failure
+    finds the deliveries it has not yet removed."""
+    model = deliveries()
+    erased: set[str] = set()
+    try:
+        for lead_id in sorted(set(lead_ids)):
+            refs = list(model.query(ref_pk(lead_id), consistent_read=True))
+            with model.batch_write() as batch:
+                for ref in refs:
+                    if ref.sk not in erased:
+                        batch.delete(model(delivery_pk(ref.sk), DELIVERY_SK))
+                        erased.add(ref.sk)
+            with model.batch_write() as batch:
+                for ref in refs:
+                    batch.delete(ref)
+    except PynamoDBException as exc:
+        raise faults.fault("forget deliveries", exc) from None
+    return len(erased)
+
+
+def _index_ids(index: Any, hash_key: str, condition: Any) -> list[tuple[int, str]]:
+    try:
+        return [
+            (int(item.received_ms or 0), item.pk.removeprefix(DELIVERY_PREFIX))
+            for item in index.query(hash_key, condition)
+        ]
+    except PynamoDBException as exc:
+        raise faults.fault("find deliveries", exc) from None
+
+
+def _archived(item: Delivery) -> Archived:
+    headers = json.loads(item.headers or "{}")
+    return Archived(
+        delivery_id=item.pk.removeprefix(DELIVERY_PREFIX),
+        route=item.route or "",
+        body=bytes(item.body or b""),
+        headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+        received_ms=int(item.received_ms or 0),
+        quarantined=item.quarantine is not None,
+        failure=item.failure,
+    )
