@@ -231,7 +231,7 @@ class BusinessState:
             "expires_in": self.expires_in,
             "refresh_token": refresh,
             "refresh_token_expires_in": self.refresh_expires_in,
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # the token's type, as TikTok names it  # nosec B105
         }
 
     def _app_ok(self, client_id: Any, client_secret: Any) -> bool:

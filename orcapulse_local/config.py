@@ -38,7 +38,8 @@ LOCAL_CLIENT_SECRET = "local-tiktok-client-secret-not-a-secret"  # noqa: S105 - 
 # The local TikTok API for Business app (business accounts, DESIGN §8): its app_id is the consent
 # page's client_key for a business account and the client_key of its webhook deliveries.
 LOCAL_BUSINESS_APP_ID = "7300000000000000777"
-LOCAL_BUSINESS_APP_SECRET = "local-tiktok-business-secret-not-a-secret"  # noqa: S105 - local constant, documented
+# The emulator's own app secret, documented, never a real one.
+LOCAL_BUSINESS_APP_SECRET = "local-tiktok-business-secret-not-a-secret"  # noqa: S105  # nosec B105
 
 # The name the emulator's consent page asks the user to log in to (LOCAL_TIKTOK_APP_NAME changes it).
 LOCAL_APP_NAME = "OrcaPulse (local)"

@@ -147,7 +147,7 @@ def _save(
         refresh_expires_at=0,
         issued_at=int(now),
         access_token=grant.access_token,
-        refresh_token="",
+        refresh_token="",  # an advertiser token has none  # nosec B106
     )
     try:
         previous_tokens = vault.load(integration_id)
