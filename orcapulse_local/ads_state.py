@@ -24,6 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from orcapulse_local.fault_queue import FaultQueue
+
 ENDPOINTS = {
     "access_token": ("POST", "oauth2/access_token/"),
     "advertisers": ("GET", "oauth2/advertiser/get/"),
@@ -48,7 +50,7 @@ def _ids() -> Any:
 
 
 @dataclass
-class AdsState:
+class AdsState(FaultQueue):
     app_id: str
     secret: str
     issued: list[str] = field(default_factory=list)
@@ -80,20 +82,6 @@ class AdsState:
         self.forms.setdefault(advertiser_id, []).append(page_id)
         self.leads.setdefault(page_id, [])
         return page_id
-
-    def fail_next(
-        self, endpoint: str, code: int = 50000, message: str = "Internal error", times: int = 1
-    ) -> None:
-        self.faults.setdefault(endpoint, []).extend({"code": code, "message": message} for _ in range(times))
-
-    def timeout_next(self, endpoint: str, times: int = 1) -> None:
-        self.faults.setdefault(endpoint, []).extend("timeout" for _ in range(times))
-
-    def take_fault(self, endpoint: str) -> Any:
-        with self.lock:
-            self.calls[endpoint] += 1
-            queued = self.faults.get(endpoint) or []
-            return queued.pop(0) if queued else None
 
     def authorize(self, advertiser_ids: list[str]) -> str:
         """The advertiser approves on the consent page: a single-use ``auth_code``."""

@@ -24,6 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from orcapulse_local.fault_queue import FaultQueue
+
 PREFIX = "/open_api/v1.3/"
 ENDPOINTS = {
     "token": ("POST", "tt_user/oauth2/token/"),
@@ -74,7 +76,8 @@ def request_id() -> str:
 
 
 @dataclass
-class BusinessState:
+class BusinessState(FaultQueue):
+    DEFAULT_FAULT = (40100, "Too many requests")
     app_id: str = "7300000000000000900"
     secret: str = field(default_factory=lambda: "bs_" + secrets.token_hex(16))
     expires_in: int = 86400
@@ -155,21 +158,6 @@ class BusinessState:
             found["messages"].insert(0, message)
             found["up_time"] = int(message["timestamp"])
             listed.insert(0, found)
-
-    def fail_next(
-        self, endpoint: str, code: int = 40100, message: str = "Too many requests", times: int = 1
-    ) -> None:
-        self.faults.setdefault(endpoint, []).extend({"code": code, "message": message} for _ in range(times))
-
-    def timeout_next(self, endpoint: str, times: int = 1) -> None:
-        self.faults.setdefault(endpoint, []).extend("timeout" for _ in range(times))
-
-    def take_fault(self, endpoint: str) -> Any:
-        """Count a call of ``endpoint``; the fault queued for it (a body dict or "timeout"), if any."""
-        with self.lock:
-            self.calls[endpoint] += 1
-            queued = self.faults.get(endpoint) or []
-            return queued.pop(0) if queued else None
 
     def fault_answer(self, fault: dict[str, Any]) -> Answer:
         return {**fault, "request_id": request_id(), "data": {}}

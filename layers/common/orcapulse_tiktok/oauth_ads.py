@@ -29,7 +29,7 @@ from orcapulse_tiktok.oauth_callback import (
     CallbackFailed,
     CallbackOutcome,
     _consume_state,
-    _failed,
+    redirect_after,
 )
 from orcapulse_tiktok.oauth_start import STATE_TTL_SECONDS, Authorization
 from orcapulse_tiktok.observability import logger, metrics
@@ -67,16 +67,7 @@ def start_ads_authorization(*, user_id: str, workspace_id: str) -> Authorization
 
 def complete_ads_authorization(params: dict[str, Any]) -> CallbackOutcome:
     """Finish the advertiser flow; every outcome is a redirect to the front end (as §3)."""
-    frontend_url = get_settings().require("frontend_url")
-    try:
-        integration_id = _complete(params)
-    except CallbackFailed as failure:
-        return _failed(frontend_url, failure.reason)
-    except DomainError as exc:
-        logger.error("ads callback failed", extra={"error_code": exc.code})
-        return _failed(frontend_url, "internal_error")
-    query = urlencode({"status": "connected", "integration_id": integration_id})
-    return CallbackOutcome(f"{frontend_url}/integrations/tiktok?{query}", integration_id=integration_id)
+    return redirect_after(lambda: _complete(params), flow="ads callback")
 
 
 def _complete(params: dict[str, Any]) -> str:

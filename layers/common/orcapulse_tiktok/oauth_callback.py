@@ -64,13 +64,20 @@ class CallbackOutcome(NamedTuple):
 def complete_authorization(params: dict[str, Any]) -> CallbackOutcome:
     """Finish the OAuth flow from the callback's query parameters. Never raises for a failed
     connect: every outcome is a redirect to the front end (``FRONTEND_URL``)."""
+    return redirect_after(lambda: _complete(params), flow="callback")
+
+
+def redirect_after(complete: Callable[[], str], *, flow: str) -> CallbackOutcome:
+    """The front-end redirect of a callback (DESIGN §3) whose ``complete`` step connects an
+    integration and returns its id: ``connected``, or ``error`` with the reason code (a failure
+    that is not a ``CallbackFailed`` is logged, by ``flow``, and is ``internal_error``)."""
     frontend_url = get_settings().require("frontend_url")
     try:
-        integration_id = _complete(params)
+        integration_id = complete()
     except CallbackFailed as failure:
         return _failed(frontend_url, failure.reason)
     except DomainError as exc:
-        logger.error("callback failed", extra={"error_code": exc.code})
+        logger.error(f"{flow} failed", extra={"error_code": exc.code})
         return _failed(frontend_url, "internal_error")
     query = urlencode({"status": "connected", "integration_id": integration_id})
     return CallbackOutcome(f"{frontend_url}/integrations/tiktok?{query}", integration_id=integration_id)
