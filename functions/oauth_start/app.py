@@ -7,8 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from orcapulse_tiktok.http import current_caller, json_response, make_resolver
-from orcapulse_tiktok.oauth_ads import start_ads_authorization
-from orcapulse_tiktok.oauth_start import Authorization, start_authorization
+from orcapulse_tiktok.oauth_start import Authorization, start_ads_authorization, start_authorization
 from orcapulse_tiktok.observability import logger, metrics, tracer
 
 app = make_resolver(enable_validation=True, require_caller=True)

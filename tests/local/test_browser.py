@@ -111,7 +111,7 @@ def test_a_newcomer_connects_captures_reconnects_and_disconnects(live, browser):
         expect(page.get_by_test_id("event-account")).to_have_text("No account connected yet")
         # TikTok's own capture sources only, in words; none the emulator cannot produce.
         expect(page.get_by_test_id("filter-source").locator("option")).to_have_text(
-            ["any", "TikTok comment", "TikTok direct message"]
+            ["any", "TikTok comment", "TikTok direct message", "TikTok lead form"]
         )
         _shoot(page, "empty")
 

@@ -69,8 +69,9 @@ def test_a_broken_iam_permission_is_a_500_with_an_alarmed_metric_not_a_503(
     [refused] = [r for r in caplog.records if r.getMessage() == "aws call refused: configuration fault"]
     assert refused.levelname == "ERROR"
     assert refused.aws_error == "AccessDeniedException"  # type: ignore[attr-defined]
-    assert refused.action == "put interaction"  # type: ignore[attr-defined]
-    assert aws.items("LeadsTable") == []  # nothing half-written
+    # A delivery's first PutItem is the archive's: one not safely kept is never acknowledged.
+    assert refused.action == "keep delivery"  # type: ignore[attr-defined]
+    assert aws.items("LeadsTable") == aws.items("DeliveriesTable") == []  # nothing half-written
 
     # Throttling on the same call is only a retry.
     with aws_calls(fail={"PutItem": 1}, code="ThrottlingException", status=400):

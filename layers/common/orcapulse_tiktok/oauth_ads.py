@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from orcapulse_tiktok import clock, lead_subscriptions, vault
-from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.data import advertisers, oauth_states
+from orcapulse_tiktok.data import advertisers
 from orcapulse_tiktok.data import integrations as integration_store
 from orcapulse_tiktok.errors import DomainError
 from orcapulse_tiktok.models.integration import integration_id_for
@@ -31,9 +29,7 @@ from orcapulse_tiktok.oauth_callback import (
     _consume_state,
     redirect_after,
 )
-from orcapulse_tiktok.oauth_start import STATE_TTL_SECONDS, Authorization
 from orcapulse_tiktok.observability import logger, metrics
-from orcapulse_tiktok.tiktok import pkce
 from orcapulse_tiktok.tiktok.accounts import ADS
 from orcapulse_tiktok.tiktok.ads_client import AdvertiserGrant, ads_client
 from orcapulse_tiktok.tiktok.client import TikTokError
@@ -41,28 +37,6 @@ from orcapulse_tiktok.tiktok.credentials import AppCredentials, business_app_cre
 
 # An ads integration's "account" is the authorising OrcaPulse user: one per user and workspace.
 OWNER_PREFIX = "ads-user:"
-
-
-def start_ads_authorization(*, user_id: str, workspace_id: str) -> Authorization:
-    """A single-use ``ads`` state and the advertiser consent page's URL."""
-    settings = get_settings()
-    redirect_uri = settings.require("ads_redirect_uri")
-    creds = business_app_credentials()
-    state = pkce.new_state()
-    now = clock.now()
-    expires = int(now) + STATE_TTL_SECONDS
-    oauth_states.put_state(
-        pkce.hash_state(state),
-        workspace_id=workspace_id,
-        user_id=user_id,
-        scopes="",
-        created_at=clock.iso(now),
-        expires_at=expires,
-        account_type=ADS,
-    )
-    query = {"app_id": creds.client_key, "state": state, "redirect_uri": redirect_uri}
-    metrics.add_metric(name="OAuthStarted", unit=MetricUnit.Count, value=1)
-    return Authorization(f"{settings.ads_auth_url}?{urlencode(query)}", clock.iso(expires))
 
 
 def complete_ads_authorization(params: dict[str, Any]) -> CallbackOutcome:

@@ -13,7 +13,7 @@ from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.data import oauth_states
 from orcapulse_tiktok.observability import metrics
 from orcapulse_tiktok.tiktok import pkce
-from orcapulse_tiktok.tiktok.accounts import BUSINESS
+from orcapulse_tiktok.tiktok.accounts import ADS, BUSINESS
 from orcapulse_tiktok.tiktok.credentials import app_credentials, business_app_credentials
 
 STATE_TTL_SECONDS = 600
@@ -64,3 +64,25 @@ def start_authorization(*, user_id: str, workspace_id: str, account_type: str = 
     return Authorization(
         authorize_url=f"{settings.auth_url}?{urlencode(query)}", expires_at=clock.iso(expires)
     )
+
+
+def start_ads_authorization(*, user_id: str, workspace_id: str) -> Authorization:
+    """A single-use ``ads`` state and the advertiser consent page's URL."""
+    settings = get_settings()
+    redirect_uri = settings.require("ads_redirect_uri")
+    creds = business_app_credentials()
+    state = pkce.new_state()
+    now = clock.now()
+    expires = int(now) + STATE_TTL_SECONDS
+    oauth_states.put_state(
+        pkce.hash_state(state),
+        workspace_id=workspace_id,
+        user_id=user_id,
+        scopes="",
+        created_at=clock.iso(now),
+        expires_at=expires,
+        account_type=ADS,
+    )
+    query = {"app_id": creds.client_key, "state": state, "redirect_uri": redirect_uri}
+    metrics.add_metric(name="OAuthStarted", unit=MetricUnit.Count, value=1)
+    return Authorization(f"{settings.ads_auth_url}?{urlencode(query)}", clock.iso(expires))
