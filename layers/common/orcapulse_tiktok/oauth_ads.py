@@ -28,6 +28,7 @@ from orcapulse_tiktok.oauth_callback import (
     CallbackOutcome,
     _consume_state,
     redirect_after,
+    run_undos,
 )
 from orcapulse_tiktok.observability import logger, metrics
 from orcapulse_tiktok.tiktok.accounts import ADS
@@ -162,7 +163,8 @@ def _roll_back(
     advertiser_ids: list[str],
 ) -> None:
     """Record, routes and vault as they were; each undo retried once, then alarmed."""
-    undos = (
+    run_undos(
+        integration_id,
         lambda: integration_store.restore(workspace_id, integration_id, previous_record),
         lambda: advertisers.delete_routes(workspace_id, integration_id, sorted(set(advertiser_ids) - before)),
         lambda: advertisers.put_routes(workspace_id, integration_id, sorted(before), clock.iso(clock.now())),
@@ -171,16 +173,8 @@ def _roll_back(
             if previous_tokens is None
             else vault.store(integration_id, previous_tokens, exists=True)
         ),
+        flow="ads connect",
     )
-    for undo in undos:
-        for attempt in (1, 2):
-            try:
-                undo()
-                break
-            except DomainError:
-                if attempt == 2:
-                    logger.error("ads connect rollback failed", extra={"integration_id": integration_id})
-                    metrics.add_metric(name="ConnectRollbackFailed", unit=MetricUnit.Count, value=1)
 
 
 def _revoke_quietly(creds: AppCredentials, grant: AdvertiserGrant, why: str) -> None:

@@ -243,19 +243,27 @@ def _roll_back(
     (``ConnectRollbackFailed``), and the new token is revoked anyway, so whatever is left cannot
     be used."""
     workspace_id, integration_id = key
-    for undo in (
+    run_undos(
+        integration_id,
         lambda: integration_store.restore(workspace_id, integration_id, previous_record),
         lambda: (
             vault.delete(integration_id)
             if previous_tokens is None
             else vault.store(integration_id, previous_tokens, exists=True)
         ),
-    ):
+        flow="connect",
+    )
+
+
+def run_undos(integration_id: str, *undos: Callable[[], object], flow: str) -> None:
+    """Run each undo of a failed connect in order, each retried once; one that fails twice is
+    logged and alarmed (``ConnectRollbackFailed``) and the next still runs."""
+    for undo in undos:
         for attempt in (1, 2):
             try:
                 undo()
                 break
             except DomainError:
                 if attempt == 2:
-                    logger.error("connect rollback failed", extra={"integration_id": integration_id})
+                    logger.error(f"{flow} rollback failed", extra={"integration_id": integration_id})
                     metrics.add_metric(name="ConnectRollbackFailed", unit=MetricUnit.Count, value=1)
