@@ -168,7 +168,7 @@ def lead_item(
         assignee=assignee,
         labels=list(labels) if labels is not None else None,
         contact=item.contact,
-        applied=interaction.to_public(),
+        applied={"interaction_id": interaction.interaction_id},
         activity_key=time_key(item.occurred_ms, lead_id),
         counted={counted_id(interaction.interaction_id)},
         expires_at=expires_at(item.occurred_ms),

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from orcapulse_tiktok import archive, clock, replay
+from orcapulse_tiktok import archive, clock, erasure, replay
 from orcapulse_tiktok.data import deliveries as store
 from orcapulse_tiktok.tiktok import events
 
@@ -147,20 +147,34 @@ def test_a_time_range_and_a_list_of_ids_select_deliveries(webhook, alpha, aws, t
     assert [r.outcome for r in replay.replay(["0" * 32])] == ["missing"]
 
 
-def test_forget_deliveries_removes_every_delivery_of_the_erased_leads(webhook, alpha, aws, tiktok_state):
-    """The erasure of §9 calls ``forget_deliveries`` with the erased lead and every lead merged
-    into it; the deliveries that touched them are removed whole, the others stay."""
+def test_an_erasure_removes_every_delivery_of_the_person(webhook, alpha, aws, tiktok_state):
+    """The erasure of §9 finds the deliveries that touched the person — named by their interactions
+    (the usual delivery) or by a reference item (one that touched the lead without storing an
+    interaction: here TikTok's high-intent event about a known comment) — and removes them whole;
+    the others stay."""
     fan = comment_content(7321234567890123001, unique_identifier="orca_fan_88")
     fan_again = comment_content(7321234567890123002, unique_identifier="orca_fan_88")
     other = comment_content(7321234567890123003, unique_identifier="someone_else")
     for content in (fan, fan_again, other):
         assert status_of(webhook.deliver("comment.update", "open-id-alpha", content))[0] == 200
+    flagged = {
+        "comment_id": fan["comment_id"],
+        "comment_text": fan["text"],
+        "unique_identifier": "orca_fan_88",
+    }
+    flagged.update(is_follower=True, timestamp=fan["timestamp"])
+    assert status_of(webhook.deliver("im_receive_high_intent_comment", "open-id-alpha", flagged))[0] == 200
     leads = {
         i["author"]["M"]["username"]["S"]: i["lead_id"]["S"] for i in lead_items(aws.items("LeadsTable"))
     }
-    assert store.forget_deliveries([leads["orca_fan_88"]]) == 2
+    assert len(_kept(aws)) == 4
+    refs = [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{leads['orca_fan_88']}"]
+    assert len(refs) == 1  # only the high-intent delivery needed one
+    erasure.erase("ws-1", leads["orca_fan_88"])
     remaining = _kept(aws)
     assert len(remaining) == 1
     assert json.loads(bytes(remaining[0]["body"]["B"]))["content"].find("someone_else") > 0
     assert not [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{leads['orca_fan_88']}"]
-    assert store.forget_deliveries([leads["orca_fan_88"]]) == 0  # safe to repeat
+    # Safe to repeat: what is gone is done.
+    erasure.forget_person([leads["orca_fan_88"]], erased_ms=0, applied={})
+    assert store.forget_deliveries([leads["orca_fan_88"]], also=[]) == 0

@@ -146,7 +146,7 @@ def test_only_the_user_routes_and_nothing_else_trust_the_jwt_claims():
 def test_the_read_api_may_query_exactly_the_listing_and_timeline_indexes():
     """The leads table is read by key (GetItem) and through its two read indexes only: never a
     Query of the base table, never a Scan, never a write."""
-    from orcapulse_tiktok.data import leads
+    from orcapulse_tiktok.data import lead_queries as leads
 
     statements = list(_statements(function_spec(TEMPLATE, "LeadsQueryFunction")))
     on_leads = [

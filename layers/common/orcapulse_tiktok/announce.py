@@ -6,7 +6,11 @@ the on-failure queue (alarmed). This function turns lead records into events:
 
 - a new lead (INSERT) → ``SocialLeadCaptured``: the lead, and its first interaction;
 - a lead whose ``interaction_count`` grew → ``SocialLeadActivity``: lead id, version and the
-  interaction that write applied (``applied``);
+  interaction that write applied.
+
+A capture's lead write names its interaction (``applied.interaction_id``) rather than copying it,
+so the lead item stays under one write unit (docs/leads-storage.md); the interactions a batch
+announces are read with one consistent BatchGetItem.
 - a lifecycle change (a PATCH, a pipeline decision: ``applied.kind`` is ``lifecycle`` and names
   the version it made) → ``SocialLeadUpdated``: the lead, and the change (who, which fields);
 - a merge's count write → ``SocialLeadUpdated``; an erasure's tombstone → ``SocialLeadErased``;
@@ -26,13 +30,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.data import bus
-from orcapulse_tiktok.models.lead import LEAD_SK, Lead, leads
+from orcapulse_tiktok.data import leads as lead_store
+from orcapulse_tiktok.models.lead import LEAD_SK, Interaction, Lead, leads
 from orcapulse_tiktok.observability import logger, metrics
 
 SOURCE = "orcapulse.social-leads"
 CAPTURED = "SocialLeadCaptured"
 ACTIVITY = "SocialLeadActivity"
 UPDATED = "SocialLeadUpdated"
+# The interactions a batch announces, by (lead id, interaction id), read once for the batch.
+Found = Mapping[tuple[str, str], Interaction]
 
 
 def event_id(lead: Lead) -> str:
@@ -40,12 +47,12 @@ def event_id(lead: Lead) -> str:
     return f"{lead.lead_id}:v{int(lead.version or 0)}"
 
 
-def captured_detail(lead: Lead) -> dict[str, Any]:
+def captured_detail(lead: Lead, found: Found) -> dict[str, Any]:
     """``SocialLeadCaptured``: the lead as the API shows it, its first interaction, the event id."""
-    return {**lead.to_public(), "interaction": _applied(lead), "event_id": event_id(lead)}
+    return {**lead.to_public(), "interaction": _interaction(lead, found), "event_id": event_id(lead)}
 
 
-def activity_detail(lead: Lead) -> dict[str, Any]:
+def activity_detail(lead: Lead, found: Found) -> dict[str, Any]:
     """``SocialLeadActivity``: which lead, at which version, and the interaction it gained."""
     return {
         "event_id": event_id(lead),
@@ -54,7 +61,7 @@ def activity_detail(lead: Lead) -> dict[str, Any]:
         "integration_id": lead.integration_id,
         "version": int(lead.version or 0),
         "interaction_count": int(lead.interaction_count or 0),
-        "interaction": _applied(lead),
+        "interaction": _interaction(lead, found),
     }
 
 
@@ -75,52 +82,92 @@ def _applied(lead: Lead) -> dict[str, Any]:
     return dict(lead.applied.as_dict()) if lead.applied is not None else {}
 
 
-def events_for(record: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The events one stream record of the leads table stands for: ``(detail-type, detail)``."""
+def _interaction(lead: Lead, found: Found) -> dict[str, Any]:
+    """The interaction the lead's write applied, as the API shows it. One gone since (erased, or
+    moved by a merge: its stub holds nothing) is announced by its ids alone."""
+    interaction_id = str(_applied(lead).get("interaction_id", ""))
+    item = found.get((lead.lead_id, interaction_id))
+    if item is None or item.moved_to is not None:
+        return {"interaction_id": interaction_id, "lead_id": lead.lead_id}
+    return item.to_public()
+
+
+def events_for(record: Mapping[str, Any], found: Found | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The events one stream record of the leads table stands for: ``(detail-type, detail)``;
+    ``found`` holds the interactions the batch's captures applied (``interactions_to_read``)."""
+    announced = _announced(record)
+    if announced is None:
+        return []
+    detail_type, lead = announced
+    if detail_type == CAPTURED:
+        return [(CAPTURED, captured_detail(lead, found or {}))]
+    if detail_type == ACTIVITY:
+        return [(ACTIVITY, activity_detail(lead, found or {}))]
+    if detail_type == ERASED:
+        return [(ERASED, erased_detail(lead))]
+    return [(UPDATED, updated_detail(lead))]
+
+
+def interactions_to_read(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """``(lead id, interaction id)`` of every interaction the batch's captures announce."""
+    keys = []
+    for record in records:
+        announced = _announced(record)
+        if announced is not None and announced[0] in (CAPTURED, ACTIVITY):
+            lead = announced[1]
+            keys.append((lead.lead_id, str(_applied(lead).get("interaction_id", ""))))
+    return keys
+
+
+def _announced(record: Mapping[str, Any]) -> tuple[str, Lead] | None:
+    """What a stream record announces (its detail-type) and the lead as written, or ``None``."""
     change = record.get("dynamodb") or {}
     keys = change.get("Keys") or {}
     if keys.get("sk", {}).get("S") != LEAD_SK:
-        return []  # interactions are announced through their lead's record
+        return None  # interactions are announced through their lead's record
     name = record.get("eventName")
     new = change.get("NewImage")
     if not new or "lead_id" not in new:
         # Not a lead's image (a key-only record some emulators emit before the item's attributes).
-        return []
+        return None
     if new.get("applied", {}).get("M", {}).get("origin", {}).get("S") == "migration":
-        return []  # a backfill of people the pipeline already knows, not news
+        return None  # a backfill of people the pipeline already knows, not news
     old = change.get("OldImage")
     if name == "INSERT" or (
         name == "MODIFY" and old and "first_seen_ms" not in old and "first_seen_ms" in new
     ):
         # A new lead, or the first interaction of a person after their erasure (on the tombstone).
-        return [(CAPTURED, captured_detail(leads().from_raw_data(new)))]
-    if name == "MODIFY" and old and (merge_or_erase := merge_erase_event(old, new)):
-        return merge_or_erase
-    if name == "MODIFY" and new and old:
-        before, after = leads().from_raw_data(old), leads().from_raw_data(new)
-        if int(after.interaction_count or 0) > int(before.interaction_count or 0):
-            return [(ACTIVITY, activity_detail(after))]
-        if _lifecycle_write(after) and int(after.version or 0) > int(before.version or 0):
-            return [(UPDATED, updated_detail(after))]
-    return []
+        return CAPTURED, leads().from_raw_data(new)
+    if name != "MODIFY" or not old:
+        return None
+    if merge_or_erase := _merge_or_erase(old, new):
+        return merge_or_erase, leads().from_raw_data(dict(new))
+    before, after = leads().from_raw_data(old), leads().from_raw_data(new)
+    if int(after.interaction_count or 0) > int(before.interaction_count or 0):
+        return ACTIVITY, after
+    if _lifecycle_write(after) and int(after.version or 0) > int(before.version or 0):
+        return UPDATED, after
+    return None
 
 
 # -- merge and erasure (docs/lifecycle-merge-erase.md) -----------------------------------------------
 ERASED = "SocialLeadErased"
 
 
-def merge_erase_event(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _merge_or_erase(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """A merge's count write → ``SocialLeadUpdated`` for the target (the lead, and ``change``: what
     merged into it); a tombstone write → ``SocialLeadErased`` (ids only: nothing of the person).
     Only the write that set that ``applied`` announces it: a later write leaving it is not news."""
     kind = new.get("applied", {}).get("M", {}).get("kind", {}).get("S")
     if kind not in ("merge", "erase") or old.get("applied") == new.get("applied"):
-        return []
-    lead = leads().from_raw_data(dict(new))
+        return None
+    return UPDATED if kind == "merge" else ERASED
+
+
+def erased_detail(lead: Lead) -> dict[str, Any]:
+    """``SocialLeadErased``: ids only."""
     change = _applied(lead)
-    if kind == "merge":
-        return [(UPDATED, updated_detail(lead))]
-    detail = {
+    return {
         "event_id": event_id(lead),
         "lead_id": lead.lead_id,
         "workspace_id": lead.workspace_id,
@@ -129,7 +176,6 @@ def merge_erase_event(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tu
         "erased_at": change.get("erased_at"),
         "erased_lead_ids": change.get("erased_lead_ids", [lead.lead_id]),
     }
-    return [(ERASED, detail)]
 
 
 def publish_stream(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -138,9 +184,10 @@ def publish_stream(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     bus_name = get_settings().require("event_bus_name")
     entries: list[dict[str, Any]] = []
     owners: list[str] = []  # the sequence number of the record each entry came from
+    found = lead_store.get_interactions(interactions_to_read(records))
     for record in records:
         sequence = str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
-        for detail_type, detail in events_for(record):
+        for detail_type, detail in events_for(record, found):
             entries.append(bus.entry(bus_name, SOURCE, detail_type, detail))
             owners.append(sequence)
     accepted = bus.put_events(entries) if entries else []

@@ -18,7 +18,11 @@ that succeeds takes it out of quarantine; one that fails the same way quarantine
 Idempotency makes both safe: what a delivery already did, doing again changes nothing.
 
 While a delivery is processed, the leads it touches are collected (``touched``, called by
-``interactions.record``) and remembered with it, so an erasure finds the person's deliveries.
+``interactions.record``) so an erasure finds the person's deliveries. The usual delivery needs no
+write for that: the interaction it stores carries its id (``in_process``), and the erasure reads
+it there (``kept_on_interaction``). A reference item is written only for a lead the delivery
+touched without storing such an interaction (a redelivery in other bytes, a high-intent flag on a
+known comment) and, best effort, for every lead of a delivery that failed.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ DAY_SECONDS = 86_400
 Process = Callable[[bytes], str]
 
 _touched: ContextVar[set[str] | None] = ContextVar("orcapulse_delivery_leads", default=None)
+# The leads whose interaction stored by this delivery carries its id: no reference needed.
+_covered: ContextVar[set[str] | None] = ContextVar("orcapulse_delivery_covered", default=None)
+_delivery: ContextVar[str | None] = ContextVar("orcapulse_delivery_id", default=None)
 # Set while a delivery is processed: marks that it carries an erased person's older event.
 _erased: ContextVar[list[str] | None] = ContextVar("orcapulse_delivery_erased", default=None)
 
@@ -103,6 +110,19 @@ def touched(lead_id: str) -> None:
         leads.add(lead_id)
 
 
+def in_process() -> str | None:
+    """The id of the delivery being processed (``None`` outside one)."""
+    return _delivery.get()
+
+
+def kept_on_interaction(lead_id: str) -> None:
+    """The interaction this delivery stored on ``lead_id`` carries the delivery's id: the erasure
+    finds the delivery there, so no reference item is written for that lead."""
+    covered = _covered.get()
+    if covered is not None:
+        covered.add(lead_id)
+
+
 def erased_person(lead_id: str) -> None:
     """The delivery being processed carries an event older than its person's erasure (ignored): it
     is not kept either, so neither the archive nor a replay of it brings the person back (DESIGN
@@ -142,21 +162,26 @@ def _collecting(delivery: Archived) -> Iterator[None]:
     a failure to remember them is a 5xx (an erasure must find the delivery); on failure, best
     effort (the delivery is already failing, and its retry collects them again)."""
     leads: set[str] = set()
+    covered: set[str] = set()
     erased: list[str] = []
-    token, erased_token = _touched.set(leads), _erased.set(erased)
+    tokens = (_touched.set(leads), _covered.set(covered), _delivery.set(delivery.delivery_id))
+    erased_token = _erased.set(erased)
     ok = False
     try:
         yield
         ok = True
     finally:
-        _touched.reset(token)
+        _touched.reset(tokens[0])
+        _covered.reset(tokens[1])
+        _delivery.reset(tokens[2])
         _erased.reset(erased_token)
         if ok and erased:
             # A failure is a 5xx: the redelivery is ignored again and drops it again.
             store.drop(delivery.delivery_id)
         elif leads:
             if ok:
-                store.note_leads(delivery.delivery_id, leads, expires_at=_expires_at())
+                if leads - covered:
+                    store.note_leads(delivery.delivery_id, leads - covered, expires_at=_expires_at())
             else:
                 with suppress(DomainError):
                     store.note_leads(delivery.delivery_id, leads, expires_at=_expires_at())

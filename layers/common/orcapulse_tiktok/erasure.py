@@ -65,13 +65,16 @@ def forget_person(lead_ids: list[str], *, erased_ms: int, applied: dict[str, Any
     leads merged into it), except the erased lead's own item, which the tombstone replaces last.
 
     Every store that keeps something of a person is forgotten here, and only here: first the raw
-    delivery archive of DESIGN §11 (every kept delivery that touched these leads, whole), then the
-    leads' items. A retry runs it all again; what is gone already is done."""
-    deliveries.forget_deliveries(lead_ids)
+    delivery archive of DESIGN §11 (every kept delivery that touched these leads, whole: those
+    referenced for the leads, and those named by their interactions), then the leads' items. A
+    retry runs it all again; what is gone already is done."""
+    items_of = {lead_id: merge_store.person_items(lead_id) for lead_id in lead_ids}
+    named = {i["delivery_id"]["S"] for items in items_of.values() for i in items if "delivery_id" in i}
+    deliveries.forget_deliveries(lead_ids, also=named)
     target, *merged = lead_ids
-    erasure_store.delete_items(_keys(merge_store.person_items(target), keep_lead=True))
+    erasure_store.delete_items(_keys(items_of[target], keep_lead=True))
     for source_id in merged:
-        items = merge_store.person_items(source_id)
+        items = items_of[source_id]
         erasure_store.delete_items(_keys(items, keep_lead=True))
         for raw in items:
             if raw["sk"]["S"] == LEAD_SK:

@@ -94,6 +94,7 @@ def interaction_of(capture: Capture) -> Interaction:
         author={k: v for k, v in capture.author.items() if v is not None},
         form_fields=capture.form_fields,
         expires_at=expires_at(capture.occurred_ms),
+        delivery_id=archive.in_process(),
     )
 
 
@@ -103,6 +104,8 @@ def record(capture: Capture) -> Result:
     # The webhook delivery being processed (if any) remembers the lead, for an erasure to find.
     archive.touched(item.lead_id)
     existing = lead_store.put_interaction(item)
+    if existing is None or (item.delivery_id and existing.delivery_id == item.delivery_id):
+        archive.kept_on_interaction(item.lead_id)  # the stored interaction names the delivery
     if existing is not None:
         return _again(capture, existing)
     landing = _land(capture, item, fresh=True)
@@ -118,12 +121,19 @@ def record(capture: Capture) -> Result:
 def _again(capture: Capture, existing: Interaction) -> Result:
     """The interaction exists: a redelivery, or the high-intent event about a known comment.
 
-    The lead write runs again: if the first delivery failed before it (or its answer was lost),
-    this finishes the lead; if not, the lead refuses it as counted (a duplicate)."""
+    When its lead has not counted it (the first delivery failed between its two writes, or the
+    answer of the lead write was lost), the lead write runs again and finishes the lead; a lead
+    that is being merged or erased decides through that write as well."""
     if existing.moved_to is not None:
         # Merged away: the target has it, and takes TikTok's high-intent flag on it.
         if capture.high_intent:
             _flag(existing.moved_to, existing)
+        return Result("duplicate")
+    if lead_store.has_counted(existing.lead_id, existing.interaction_id):
+        # The usual redelivery: a consistent read of the lead (1 read unit) shows it counted, so
+        # no write is sent at all (a refused conditional write would bill the whole lead item).
+        if capture.high_intent:
+            _flag(existing.lead_id, existing)
         return Result("duplicate")
     landing = _land(capture, existing, fresh=False)
     # TikTok's high-intent flag on a comment that made an interaction: the same interaction, now
@@ -201,7 +211,9 @@ def copy_to(item: Interaction, lead_id: str) -> Interaction:
 
 
 def _applied(item: Interaction, origin: str) -> dict[str, Any]:
-    applied = item.to_public()
+    # Which interaction this write applied, for the stream to announce (announce.py reads it): a
+    # name, not a copy, so the lead item stays under one write unit (docs/leads-storage.md).
+    applied: dict[str, Any] = {"interaction_id": item.interaction_id}
     if origin != "webhook":
         applied["origin"] = origin
     return applied

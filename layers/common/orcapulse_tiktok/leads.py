@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from aws_lambda_powertools.metrics import MetricUnit
 
 from orcapulse_tiktok import cursor
+from orcapulse_tiktok.data import lead_queries
 from orcapulse_tiktok.data import leads as lead_store
 from orcapulse_tiktok.errors import BadRequest, NotFound
 from orcapulse_tiktok.models.lead import Interaction, Lead, lead_pk, leads
@@ -128,7 +129,7 @@ def list_leads(
         # One more than the page, so a full page knows whether anything follows it.
         wanted = limit + 1 - len(rows)
         read = wanted if calls == 0 or not conditions else min(wanted * OVERREAD, MAX_EVALUATED_PER_CALL)
-        answer = lead_store.query_activity(
+        answer = lead_queries.query_activity(
             workspace_id,
             lower=lower,
             upper=upper,
@@ -238,7 +239,7 @@ def list_interactions(workspace_id: str, lead_id: str, *, limit: int, page_curso
             "ix_time": {"S": position},
         }
     # One more than the page, so a full page knows whether anything follows it.
-    answer = lead_store.query_timeline(lead_id, limit=limit + 1, start=start)
+    answer = lead_queries.query_timeline(lead_id, limit=limit + 1, start=start)
     page = answer.items[:limit]
     resume_at = page[-1]["ix_time"]["S"] if len(answer.items) > limit else None
     stats = QueryStats(

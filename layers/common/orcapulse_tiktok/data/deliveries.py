@@ -153,9 +153,10 @@ def quarantined() -> Iterator[str]:
     yield from (delivery_id for _, delivery_id in _index_ids(Delivery.by_quarantine, QUARANTINED, None))
 
 
-def forget_deliveries(lead_ids: Iterable[str]) -> int:
+def forget_deliveries(lead_ids: Iterable[str], *, also: Iterable[str] = ()) -> int:
     """Erase every kept delivery that touched any of ``lead_ids`` (DESIGN §9: an erased person's
-    raw deliveries go too), and the references themselves; the number of deliveries erased.
+    raw deliveries go too) — the referenced ones and ``also`` (the ids the person's interactions
+    carry) — and the references themselves; the number of deliveries erased.
 
     A delivery is removed whole, other people in it included (a lead-form delivery carries many):
     the archive is a replay buffer, and what it loses here the stored leads still hold. Safe to
@@ -164,6 +165,10 @@ def forget_deliveries(lead_ids: Iterable[str]) -> int:
     model = deliveries()
     erased: set[str] = set()
     try:
+        with model.batch_write() as batch:
+            for delivery_id in sorted(set(also)):
+                batch.delete(model(delivery_pk(delivery_id), DELIVERY_SK))
+                erased.add(delivery_id)
         for lead_id in sorted(set(lead_ids)):
             refs = list(model.query(ref_pk(lead_id), consistent_read=True))
             with model.batch_write() as batch:

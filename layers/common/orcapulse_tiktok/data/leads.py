@@ -7,6 +7,7 @@ counters consistent with its interactions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,9 +24,6 @@ from orcapulse_tiktok.models.lead import (
     lead_pk,
     leads,
 )
-
-ACTIVITY_INDEX = Lead.by_activity.Meta.index_name
-TIME_INDEX = Interaction.by_time.Meta.index_name
 
 
 class LeadConflict(Exception):
@@ -230,6 +228,27 @@ def touch_lead(touch: Touch) -> Lead | None:
     raise LeadConflict(current)  # pragma: no cover - the count mode only fails for a merged lead
 
 
+def has_counted(lead_id: str, interaction_id: str) -> bool:
+    """Whether the lead has counted the interaction and is neither merged nor being erased: one
+    consistent GetItem of just those attributes. False sends the caller to the lead write, which
+    decides every other case (a missing count, a merge, an erasure) under its condition."""
+    table, name = _table()
+    try:
+        response = table.get_item(
+            TableName=name,
+            Key=_key(lead_id),
+            ConsistentRead=True,
+            ProjectionExpression="#seen, #merged, #erasing",
+            ExpressionAttributeNames={"#seen": "counted", "#merged": "merged_into", "#erasing": "erasing"},
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise faults.fault("read lead", exc) from None
+    item = response.get("Item") or {}
+    if "merged_into" in item or item.get("erasing", {}).get("BOOL"):
+        return False
+    return _short(interaction_id) in item.get("counted", {}).get("SS", [])
+
+
 def _update(touch: Touch, mode: str) -> tuple[Lead | None, Lead | None]:
     """``(the lead after the update, None)``, or ``(None, the lead as stored)`` when the
     condition of ``mode`` did not hold."""
@@ -263,85 +282,17 @@ def get_lead(lead_id: str) -> Lead | None:
     return leads().from_raw_data(item) if item else None
 
 
-class Page(NamedTuple):
-    """One Query's answer: raw items, where it stopped, and what it cost."""
-
-    items: list[dict[str, Any]]
-    last_key: dict[str, Any] | None
-    evaluated: int
-    capacity_units: float
-
-
-def query_activity(
-    workspace_id: str,
-    *,
-    lower: str | None,
-    upper: str | None,
-    filters: tuple[tuple[str, str, Any], ...],
-    limit: int,
-    start: dict[str, Any] | None,
-) -> Page:
-    """One Query of the workspace's leads on ``by_activity``, newest first, with ``activity_key``
-    in ``[lower, upper]`` and ``filters`` (attribute, operator ``=``/``contains``, value)."""
-    names = {"#h": "workspace_id"}
-    values: dict[str, Any] = {":h": {"S": workspace_id}}
-    condition = "#h = :h"
-    if lower is not None or upper is not None:
-        # Only when used: DynamoDB refuses a request naming an attribute no expression uses.
-        names["#s"] = "activity_key"
-    if lower is not None and upper is not None:
-        condition += " AND #s BETWEEN :lo AND :hi"
-        values[":lo"], values[":hi"] = {"S": lower}, {"S": upper}
-    elif lower is not None:
-        condition += " AND #s >= :lo"
-        values[":lo"] = {"S": lower}
-    elif upper is not None:
-        condition += " AND #s <= :hi"
-        values[":hi"] = {"S": upper}
-    request: dict[str, Any] = {
-        "IndexName": ACTIVITY_INDEX,
-        "KeyConditionExpression": condition,
-        "ScanIndexForward": False,
-        "Limit": limit,
-        "ReturnConsumedCapacity": "TOTAL",
-    }
-    clauses = []
-    for n, (attribute, operator, value) in enumerate(filters):
-        names[f"#f{n}"] = attribute
-        values[f":f{n}"] = value
-        clauses.append(f"contains(#f{n}, :f{n})" if operator == "contains" else f"#f{n} = :f{n}")
-    if clauses:
-        request["FilterExpression"] = " AND ".join(clauses)
-    request["ExpressionAttributeNames"] = names
-    request["ExpressionAttributeValues"] = values
-    return _query(request, start, "list leads")
-
-
-def query_timeline(lead_id: str, *, limit: int, start: dict[str, Any] | None) -> Page:
-    """One Query of a lead's interactions on ``by_time``, newest first."""
-    request = {
-        "IndexName": TIME_INDEX,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": "pk"},
-        "ExpressionAttributeValues": {":pk": {"S": lead_pk(lead_id)}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-        "ReturnConsumedCapacity": "TOTAL",
-    }
-    return _query(request, start, "list interactions")
-
-
-def _query(request: dict[str, Any], start: dict[str, Any] | None, action: str) -> Page:
-    request["TableName"] = leads().Meta.table_name
-    if start is not None:
-        request["ExclusiveStartKey"] = start
+def get_interactions(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Interaction]:
+    """The interactions at ``(lead_id, interaction_id)``, read consistently in batches of 100
+    (PynamoDB retries the keys DynamoDB leaves unprocessed); a missing one is absent."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    model = interactions()
     try:
-        response = client("dynamodb").query(**request)
-    except (ClientError, BotoCoreError) as exc:
-        raise faults.fault(action, exc) from None
-    return Page(
-        items=list(response.get("Items", [])),
-        last_key=response.get("LastEvaluatedKey"),
-        evaluated=int(response.get("ScannedCount", 0)),
-        capacity_units=float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0)),
-    )
+        found = model.batch_get(
+            [(lead_pk(lead_id), interaction_sk(ix)) for lead_id, ix in wanted], consistent_read=True
+        )
+        return {(item.lead_id, item.interaction_id): item for item in found}
+    except PynamoDBException as exc:
+        raise faults.fault("read interactions", exc) from None

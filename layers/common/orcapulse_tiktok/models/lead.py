@@ -197,6 +197,9 @@ class Interaction(Model):
     # A merge leaves a stub where an interaction was, so a redelivery of its event stays a duplicate.
     moved_to = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL: occurred + LEAD_RETENTION_DAYS
+    # The archived webhook delivery that stored it (DESIGN §11): an erasure finds the person's
+    # deliveries here, so the common delivery writes no separate reference (archive.py).
+    delivery_id = UnicodeAttribute(null=True)
 
     by_time = ByTimeIndex()
 
