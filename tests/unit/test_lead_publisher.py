@@ -96,6 +96,53 @@ def test_a_configuration_fault_fails_the_invocation_so_lambda_retries_and_dead_l
         stream.pump()
 
 
+def test_the_lead_names_its_interaction_and_the_batch_reads_them_in_one_call(
+    webhook, alpha, aws, stream, bus
+):
+    """The lead write carries only the id of the interaction it applied (the lead item stays under
+    one write unit); the publisher reads a batch's interactions with one consistent BatchGetItem."""
+    from tests.support.webhooks import lead_items
+
+    webhook.deliver("comment.update", "open-id-alpha", comment_content(1, unique_identifier="first_fan"))
+    webhook.deliver("comment.update", "open-id-alpha", comment_content(2, unique_identifier="second_fan"))
+    assert {
+        item["applied"]["M"].keys() == {"interaction_id"} for item in lead_items(aws.items("LeadsTable"))
+    } == {True}
+    with aws_calls() as calls:
+        stream.pump()
+    # (DescribeTable is the emulated event source mapping finding the table's stream.)
+    assert [op for op in calls.operations("dynamodb") if op != "DescribeTable"] == ["BatchGetItem"]
+    events = bus.received()
+    assert sorted(e["detail"]["interaction"]["source_ref"]["comment_id"] for e in events) == ["1", "2"]
+
+
+def test_a_transient_failure_to_read_the_interactions_retries_the_batch(webhook, alpha, stream, bus):
+    from orcapulse_tiktok.errors import TransientError
+
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1"))
+    with aws_calls(fail={"BatchGetItem": 1}, code="ThrottlingException"), pytest.raises(TransientError):
+        stream.pump()
+    [event] = bus.received()  # the stream's retry
+    assert event["detail"]["interaction"]["message"] == "Hi! Is the large orca plush back in stock?"
+
+
+def test_an_interaction_gone_before_it_is_announced_is_announced_by_its_ids(webhook, alpha, aws, bus):
+    """Erased (or moved by a merge) between the capture and the announcement: the event still goes
+    out, at least once, naming the interaction without content."""
+    from tests.support.deployment import CONTEXT
+    from tests.support.webhooks import interaction_items
+
+    webhook.deliver("im_receive_msg", "open-id-alpha", message_content("1"))
+    [item] = interaction_items(aws.items("LeadsTable"))
+    table = CONTEXT.resources["LeadsTable"]["Ref"]
+    aws.client("dynamodb").delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    [event] = bus.received()
+    assert event["detail"]["interaction"] == {
+        "interaction_id": item["interaction_id"]["S"],
+        "lead_id": item["lead_id"]["S"],
+    }
+
+
 def test_records_that_are_not_a_lead_announce_nothing():
     interaction = {
         "eventName": "INSERT",

@@ -29,8 +29,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from orcapulse_tiktok.config import get_settings
-from orcapulse_tiktok.data import bus
-from orcapulse_tiktok.data import leads as lead_store
+from orcapulse_tiktok.data import bus, lead_batches
 from orcapulse_tiktok.models.lead import LEAD_SK, Interaction, Lead, leads
 from orcapulse_tiktok.observability import logger, metrics
 
@@ -184,7 +183,8 @@ def publish_stream(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     bus_name = get_settings().require("event_bus_name")
     entries: list[dict[str, Any]] = []
     owners: list[str] = []  # the sequence number of the record each entry came from
-    found = lead_store.get_interactions(interactions_to_read(records))
+    wanted = interactions_to_read(records)
+    found = lead_batches.interactions_at(wanted) if wanted else {}
     for record in records:
         sequence = str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
         for detail_type, detail in events_for(record, found):

@@ -1,4 +1,5 @@
-"""Batch reads of the leads table for a delivery of many entries (lead forms, DESIGN §10).
+"""Batch reads of the leads table: for a delivery of many entries (lead forms, DESIGN §10), and
+for the stream publisher, which reads the interactions a batch of lead writes announces.
 
 The capture path's writes are conditional (that is what makes a redelivery a duplicate), and
 ``BatchWriteItem`` takes no condition, so entries cannot be written in batches. What batches is the
@@ -18,7 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orcapulse_tiktok.data import faults
 from orcapulse_tiktok.data.leads import _short, _table
-from orcapulse_tiktok.models.lead import LEAD_SK, interaction_sk, lead_pk
+from orcapulse_tiktok.errors import TransientError
+from orcapulse_tiktok.models.lead import LEAD_SK, Interaction, interaction_sk, interactions, lead_pk
 
 MAX_KEYS = 100  # BatchGetItem's limit per request
 MAX_ROUNDS = 5  # unprocessed keys are asked again this many times, then left to the capture path
@@ -32,7 +34,7 @@ def finished(pairs: Iterable[tuple[str, str]]) -> set[str]:
     for lead_id, interaction_id in pairs:
         keys[(lead_pk(lead_id), interaction_sk(interaction_id))] = {}
         keys[(lead_pk(lead_id), LEAD_SK)] = {}
-    items = _get(list(keys))
+    items, _ = _get(list(keys), projection="pk, sk, #counted, moved_to", consistent=False)
     done: set[str] = set()
     for lead_id, interaction_id in pairs:
         interaction = items.get((lead_pk(lead_id), interaction_sk(interaction_id)))
@@ -47,25 +49,44 @@ def finished(pairs: Iterable[tuple[str, str]]) -> set[str]:
     return done
 
 
-def _get(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+def interactions_at(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Interaction]:
+    """The interactions at ``(lead_id, interaction_id)``, read consistently; a missing one is
+    absent. Keys DynamoDB leaves unprocessed round after round are a transient fault (retry)."""
+    wanted = sorted(set(pairs))
+    items, complete = _get(
+        [(lead_pk(lead), interaction_sk(ix)) for lead, ix in wanted], projection=None, consistent=True
+    )
+    if not complete:
+        raise TransientError("The leads table is busy, try again")
+    model = interactions()
+    found = [model.from_raw_data(raw) for raw in items.values()]
+    return {(item.lead_id, item.interaction_id): item for item in found}
+
+
+def _get(
+    keys: list[tuple[str, str]], *, projection: str | None, consistent: bool
+) -> tuple[dict[tuple[str, str], dict[str, Any]], bool]:
+    """The items at ``(pk, sk)`` keys, and whether every key was answered."""
     table, name = _table()
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    complete = True
     for chunk in itertools.batched(keys, MAX_KEYS):
-        request: dict[str, Any] = {
-            name: {
-                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk],
-                "ProjectionExpression": "pk, sk, #counted, moved_to",
-                "ExpressionAttributeNames": {"#counted": "counted"},
-            }
-        }
+        wanted: dict[str, Any] = {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk]}
+        if projection is not None:
+            wanted["ProjectionExpression"] = projection
+            wanted["ExpressionAttributeNames"] = {"#counted": "counted"}
+        if consistent:
+            wanted["ConsistentRead"] = True
+        request: dict[str, Any] = {name: wanted}
         for _ in range(MAX_ROUNDS):
             try:
                 response = table.batch_get_item(RequestItems=request)
             except (ClientError, BotoCoreError) as exc:
-                raise faults.fault("read delivery entries", exc) from None
+                raise faults.fault("read leads in a batch", exc) from None
             for item in response.get("Responses", {}).get(name, []):
                 found[(item["pk"]["S"], item["sk"]["S"])] = item
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
-    return found
+        complete = complete and not request
+    return found, complete

@@ -7,7 +7,6 @@ counters consistent with its interactions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -280,19 +279,3 @@ def get_lead(lead_id: str) -> Lead | None:
         raise faults.fault("read lead", exc) from None
     item = response.get("Item")
     return leads().from_raw_data(item) if item else None
-
-
-def get_interactions(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Interaction]:
-    """The interactions at ``(lead_id, interaction_id)``, read consistently in batches of 100
-    (PynamoDB retries the keys DynamoDB leaves unprocessed); a missing one is absent."""
-    wanted = sorted(set(keys))
-    if not wanted:
-        return {}
-    model = interactions()
-    try:
-        found = model.batch_get(
-            [(lead_pk(lead_id), interaction_sk(ix)) for lead_id, ix in wanted], consistent_read=True
-        )
-        return {(item.lead_id, item.interaction_id): item for item in found}
-    except PynamoDBException as exc:
-        raise faults.fault("read interactions", exc) from None
