@@ -90,8 +90,8 @@ def burst() -> dict[str, Any]:
 
 def test_the_model_prices_what_the_docs_say(burst):
     # docs/scale.md's table is computed from these.
-    assert burst["new"] == {"lead": 4, "workspace": 1}
-    assert burst["known"] == {"lead": 4, "workspace": 2}
+    assert burst["new"] == {"lead": 3, "workspace": 1}
+    assert burst["known"] == {"lead": 3, "workspace": 2}
 
 
 def test_no_lead_partition_comes_near_the_limit(burst):
