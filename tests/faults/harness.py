@@ -562,7 +562,12 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
 
 # The lead-form, lifecycle, merge and erasure paths build on the above (modules of their own, so
 # each path family stays short; they import the base classes from this module).
-from tests.faults.lead_form_scenarios import AdsCallback, LeadsWebhook  # noqa: E402
+from tests.faults.lead_form_scenarios import (  # noqa: E402
+    AdsCallback,
+    EraseLeadFormPerson,
+    LargeLeadsWebhook,
+    LeadsWebhook,
+)
 from tests.faults.lifecycle_scenarios import LeadDecision, LeadUpdate  # noqa: E402
 from tests.faults.merge_erase import EraseLead, MergeLeads  # noqa: E402
 
@@ -579,6 +584,8 @@ SCENARIOS: dict[str, Scenario] = {
         EraseLead(),
         AdsCallback(),
         LeadsWebhook(),
+        LargeLeadsWebhook(),
+        EraseLeadFormPerson(),
     )
 }
 # The business account paths (DESIGN §8) build on the scenarios above.

@@ -196,3 +196,25 @@ def test_erasing_a_lead_form_person_removes_the_archived_body_item_and_object(
     assert aws.bodies() == {}
     text = json.dumps(aws.items("DeliveriesTable"))
     assert "Ana.Lima3@Example.com" not in text
+
+
+def test_a_redelivery_of_finished_entries_still_names_their_leads_for_an_erasure(
+    leads_webhook, ads_state, form, ads_integration, aws
+):
+    """A first attempt that failed half-way, and whose best-effort references failed too: the
+    redelivery finds the applied entries finished without a write, yet remembers their leads."""
+    body = ads_state.delivery(submissions(ads_state, form, 3))
+    with recording_aws_calls() as calls:
+        # The second entry's interaction put is throttled (the archive's item, then the first
+        # entry's), and the references of the failing attempt are lost with it.
+        calls.fail_next("dynamodb.PutItem", "ProvisionedThroughputExceededException", after=2)
+        calls.fail_next("dynamodb.BatchWriteItem", "ProvisionedThroughputExceededException")
+        assert status_of(leads_webhook(body, signed(ads_state, body)))[0] == 503
+    [first] = stored_leads(aws)
+    assert not [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{first['lead_id']}"]
+
+    assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "accepted")
+    refs = {i["pk"]["S"].removeprefix("R#") for i in aws.items("DeliveriesTable") if i["sk"]["S"] != "D"}
+    assert refs == {lead["lead_id"] for lead in stored_leads(aws)}
+    assert store.forget_deliveries([first["lead_id"]]) == 1
+    assert _kept(aws) == []

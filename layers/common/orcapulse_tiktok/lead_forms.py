@@ -29,6 +29,7 @@ from orcapulse_tiktok.data.deliveries import Archived
 from orcapulse_tiktok.data.integrations import Target
 from orcapulse_tiktok.errors import DomainError, Unauthorized
 from orcapulse_tiktok.interactions import Capture, interaction_of, record
+from orcapulse_tiktok.models.lead import Interaction
 from orcapulse_tiktok.observability import logger
 from orcapulse_tiktok.tiktok import lead_events, lead_signature
 from orcapulse_tiktok.tiktok.credentials import business_app_credentials
@@ -123,7 +124,9 @@ def apply_entries(entries: list[LeadEntry], delivered_at: int | None) -> dict[st
     try:
         for entry, plan in zip(entries, plans, strict=True):
             targets = routes[entry.advertiser_id]
-            outcomes = {DUPLICATE if item.interaction_id in done else record(c).outcome for c, item in plan}
+            outcomes = {
+                _finished(item) if item.interaction_id in done else record(c).outcome for c, item in plan
+            }
             outcome = ACCEPTED if ACCEPTED in outcomes else DUPLICATE if outcomes else IGNORED
             counts[outcome] += 1
             if outcome == ACCEPTED:
@@ -133,6 +136,13 @@ def apply_entries(entries: list[LeadEntry], delivered_at: int | None) -> dict[st
         for key, at in active.items():
             _touch(key, at)
     return counts
+
+
+def _finished(item: Interaction) -> str:
+    """An entry a previous delivery finished: a duplicate, whose lead the delivery still touched
+    (the archive remembers it, so an erasure of the person finds this delivery too)."""
+    archive.touched(item.lead_id)
+    return DUPLICATE
 
 
 def capture_of(entry: LeadEntry, target: Target, delivered_at: int | None) -> Capture:
