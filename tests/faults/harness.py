@@ -31,7 +31,15 @@ from tests.support.events import claims, http_event, json_body
 from tests.support.faults import LOST, Call, ExternalCalls, external_calls
 from tests.support.functions import Functions
 from tests.support.tiktok_fake import TikTokFake
-from tests.support.webhooks import BusCapture, comment_content, interaction_items, lead_items, lead_stream
+from tests.support.webhooks import (
+    BusCapture,
+    archived_deliveries,
+    archived_lead_refs,
+    comment_content,
+    interaction_items,
+    lead_items,
+    lead_stream,
+)
 
 CALLBACK_REASONS = {
     "access_denied",
@@ -547,11 +555,10 @@ class AcceptedWebhook(Scenario):
         announced = self._announced(ctx)
         assert announced == Counter({lead: 1 for lead in ctx["leads"]}), f"not announced once: {announced}"
         # The delivery is in the archive, with a reference from each lead it made (an erasure finds it).
-        archive = env.aws.items("DeliveriesTable")
-        kept = [i for i in archive if i["sk"]["S"] == "D"]
-        assert len(kept) == 1, "the delivery is not kept once in the archive"
-        refs = {i["pk"]["S"].removeprefix("R#") for i in archive if i["pk"]["S"].startswith("R#")}
-        assert refs == ctx["leads"], "the archive does not know which leads the delivery made"
+        assert len(archived_deliveries(env.aws)) == 1, "the delivery is not kept once in the archive"
+        assert archived_lead_refs(env.aws) == ctx["leads"], (
+            "the archive does not know which leads the delivery made"
+        )
 
 
 def _lost_at(ctx: dict[str, Any], label: str) -> bool:

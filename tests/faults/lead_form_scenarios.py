@@ -27,7 +27,7 @@ from tests.support.connect import ads_callback, approve_ads
 from tests.support.deployment import FRONTEND_URL
 from tests.support.events import http_event, json_body
 from tests.support.lifecycle import erase_event
-from tests.support.webhooks import interaction_items, lead_items
+from tests.support.webhooks import archived_deliveries, archived_lead_refs, interaction_items, lead_items
 
 ADVERTISER = "7300000000000000777"
 ROUTE_PREFIX = "ads-route#"
@@ -216,21 +216,15 @@ class LeadsWebhook(Scenario):
         assert self._counts(env) == Counter({"1": ctx["expected"]}), "not one lead per person and workspace"
         assert len(interaction_items(env.aws.items("LeadsTable"))) == ctx["expected"]
         # The delivery is in the archive once, with a reference from each lead it made.
-        archive = env.aws.items("DeliveriesTable")
-        assert len(kept(env)) == 1, "the delivery is not kept once in the archive"
-        refs = {i["pk"]["S"].removeprefix("R#") for i in archive if i["pk"]["S"].startswith("R#")}
-        assert refs == {i["lead_id"]["S"] for i in lead_items(env.aws.items("LeadsTable"))}
-
-
-def kept(env: Env) -> list[dict[str, Any]]:
-    """The archive's delivery items (references apart)."""
-    return [i for i in env.aws.items("DeliveriesTable") if i["sk"]["S"] == "D"]
+        assert len(archived_deliveries(env.aws)) == 1, "the delivery is not kept once in the archive"
+        leads = {i["lead_id"]["S"] for i in lead_items(env.aws.items("LeadsTable"))}
+        assert archived_lead_refs(env.aws) == leads, "the archive does not know which leads the delivery made"
 
 
 def assert_no_item_without_its_body(env: Env) -> None:
     """An archive item that names an S3 body has it: the object is written first, deleted last."""
     bodies = env.aws.bodies()
-    for item in kept(env):
+    for item in archived_deliveries(env.aws):
         if "body_key" in item:
             assert item["body_key"]["S"] in bodies, "an archive item names a missing S3 body"
 
@@ -279,7 +273,7 @@ class LargeLeadsWebhook(LeadsWebhook):
 
     def after_rerun(self, env: Env, ctx: dict[str, Any], first: Outcome, again: Outcome) -> None:
         super().after_rerun(env, ctx, first, again)
-        [item] = kept(env)
+        [item] = archived_deliveries(env.aws)
         assert "body" not in item
         assert env.aws.bodies() == {item["body_key"]["S"]: ctx["body"]}
 
@@ -324,7 +318,7 @@ class EraseLeadFormPerson(Scenario):
             self._forgotten(env, ctx)
 
     def _forgotten(self, env: Env, ctx: dict[str, Any]) -> None:
-        assert kept(env) == [], "the erased person's delivery is still archived"
+        assert archived_deliveries(env.aws) == [], "the erased person's delivery is still archived"
         assert env.aws.bodies() == {}, "the erased person's delivery body is still in S3"
         refs = [i for i in env.aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{ctx['lead']}"]
         assert refs == [], "a reference to the erased person's delivery is left"

@@ -18,20 +18,20 @@ from orcapulse_tiktok.tiktok import lead_events
 from scripts import replay_deliveries
 from tests.support.lead_forms import ADVERTISER, person, signed, submissions
 from tests.support.lifecycle import LeadWrites
-from tests.support.webhooks import recording_aws_calls, status_of, stored_interactions, stored_leads
+from tests.support.webhooks import (
+    archived_deliveries,
+    archived_lead_refs,
+    quarantined_deliveries,
+    recording_aws_calls,
+    status_of,
+    stored_interactions,
+    stored_leads,
+)
 
 ROUTE = "POST /webhooks/tiktok/leads"
 # Enough entries with a long free-text answer each to pass the item threshold (320 KiB).
 LARGE_ENTRIES = 300
 NOTE = "Please call after six, I would like the large orca plush and two stickers for the class. "
-
-
-def _kept(aws) -> list[dict[str, Any]]:
-    return [i for i in aws.items("DeliveriesTable") if i["sk"]["S"] == "D"]
-
-
-def _quarantined(aws) -> list[str]:
-    return [i["pk"]["S"].removeprefix("D#") for i in _kept(aws) if "quarantine" in i]
 
 
 def _large_delivery(ads_state, form: str) -> bytes:
@@ -55,7 +55,7 @@ def test_a_lead_form_delivery_is_kept_raw_with_its_headers_and_an_unverified_one
     assert status_of(leads_webhook(odd, signed(ads_state, odd))) == (400, "invalid_payload")
     assert status_of(leads_webhook(body, {"X-Open-Signature": "0" * 64}))[0] == 401
 
-    assert len(_kept(aws)) == 2
+    assert len(archived_deliveries(aws)) == 2
     delivery = store.load(archive.delivery_id_of(ROUTE, body))
     assert delivery is not None
     assert (delivery.route, delivery.body) == (ROUTE, body)
@@ -63,8 +63,7 @@ def test_a_lead_form_delivery_is_kept_raw_with_its_headers_and_an_unverified_one
     assert delivery.headers["user-agent"] == "TikTok-Marketing-Webhook"
     assert aws.bodies() == {}  # small bodies stay in their item
     # The archive knows which leads the delivery made (an erasure finds it).
-    refs = {i["pk"]["S"].removeprefix("R#") for i in aws.items("DeliveriesTable") if i["sk"]["S"] != "D"}
-    assert refs == {lead["lead_id"] for lead in stored_leads(aws)}
+    assert archived_lead_refs(aws) == {lead["lead_id"] for lead in stored_leads(aws)}
 
 
 def test_a_body_over_the_item_limit_goes_to_s3_and_replays(
@@ -79,7 +78,7 @@ def test_a_body_over_the_item_limit_goes_to_s3_and_replays(
     assert calls.calls.index("s3.PutObject") < calls.calls.index("dynamodb.PutItem")
     assert len(stored_leads(aws)) == 100
 
-    [item] = _kept(aws)
+    [item] = archived_deliveries(aws)
     assert "body" not in item
     assert item["body_key"]["S"] == f"deliveries/{delivery_id}"
     assert aws.bodies() == {f"deliveries/{delivery_id}": body}
@@ -91,7 +90,7 @@ def test_a_body_over_the_item_limit_goes_to_s3_and_replays(
     assert all(lead["interaction_count"] == 1 for lead in leads)
     # TikTok's redelivery is the same object and item, and changes nothing.
     assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "duplicate")
-    assert len(_kept(aws)) == 1
+    assert len(archived_deliveries(aws)) == 1
     assert list(aws.bodies()) == [f"deliveries/{delivery_id}"]
 
 
@@ -129,8 +128,8 @@ def test_a_new_answer_shape_is_quarantined_then_replayed_into_a_lead_after_the_f
     body = ads_state.delivery([entry])
     # Answered 200 (TikTok stops retrying what it cannot fix), only once quarantined.
     assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "accepted")
-    [delivery_id] = _quarantined(aws)
-    assert next(i["failure"]["S"] for i in _kept(aws)) == "TypeError"
+    [delivery_id] = quarantined_deliveries(aws)
+    assert next(i["failure"]["S"] for i in archived_deliveries(aws)) == "TypeError"
     assert stored_leads(aws) == []
     emitted = capsys.readouterr().out
     assert '"DeliveryQuarantined"' in emitted
@@ -140,7 +139,7 @@ def test_a_new_answer_shape_is_quarantined_then_replayed_into_a_lead_after_the_f
 
     # A replay before the fix quarantines it again and changes nothing.
     assert [r.outcome for r in replay.replay([delivery_id])] == ["quarantined"]
-    assert _quarantined(aws) == [delivery_id]
+    assert quarantined_deliveries(aws) == [delivery_id]
 
     # The fix, then the documented command's replay of the quarantined deliveries.
     monkeypatch.setattr(lead_events, "_answers", parser_after_the_fix)
@@ -151,7 +150,7 @@ def test_a_new_answer_shape_is_quarantined_then_replayed_into_a_lead_after_the_f
     assert lead["contact"]["email"] == "Ana.Lima7@Example.com"
     [interaction] = stored_interactions(aws, lead["lead_id"])
     assert interaction["form_fields"]["merch"] == "Orca plush, Sticker"
-    assert _quarantined(aws) == []
+    assert quarantined_deliveries(aws) == []
     # Idempotent: replaying it again is a duplicate, and TikTok's late redelivery too.
     assert [r.outcome for r in replay.replay([delivery_id])] == ["duplicate"]
     assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "duplicate")
@@ -184,7 +183,7 @@ def test_erasing_a_lead_form_person_removes_the_archived_body_item_and_object(
     status, _ = LeadWrites(load_function, lambda_context).erase(erased["lead_id"])
     assert status == 204
     # The delivery carried the person: removed whole, its S3 body with its item, and the references.
-    assert _kept(aws) == []
+    assert archived_deliveries(aws) == []
     assert aws.bodies() == {}
     assert not [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{erased['lead_id']}"]
     assert store.forget_deliveries([erased["lead_id"]]) == 0  # safe to repeat
@@ -192,7 +191,7 @@ def test_erasing_a_lead_form_person_removes_the_archived_body_item_and_object(
     # TikTok redelivers it later: kept again on arrival, then dropped — object and item — once the
     # erased person's entry is found older than the erasure (archive.erased_person).
     assert status_of(leads_webhook(body, signed(ads_state, body)))[0] == 200
-    assert _kept(aws) == []
+    assert archived_deliveries(aws) == []
     assert aws.bodies() == {}
     text = json.dumps(aws.items("DeliveriesTable"))
     assert "Ana.Lima3@Example.com" not in text
@@ -214,7 +213,6 @@ def test_a_redelivery_of_finished_entries_still_names_their_leads_for_an_erasure
     assert not [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{first['lead_id']}"]
 
     assert status_of(leads_webhook(body, signed(ads_state, body))) == (200, "accepted")
-    refs = {i["pk"]["S"].removeprefix("R#") for i in aws.items("DeliveriesTable") if i["sk"]["S"] != "D"}
-    assert refs == {lead["lead_id"] for lead in stored_leads(aws)}
+    assert archived_lead_refs(aws) == {lead["lead_id"] for lead in stored_leads(aws)}
     assert store.forget_deliveries([first["lead_id"]]) == 1
-    assert _kept(aws) == []
+    assert archived_deliveries(aws) == []
