@@ -223,7 +223,8 @@ class WriteTap:
 
 @contextlib.contextmanager
 def stack() -> Iterator[dict[str, Shape]]:
-    """moto with the template's tables and the person-key secret; the functions' environment."""
+    """moto with the template's tables and buckets and the person-key secret; the functions'
+    environment."""
     import boto3
     from moto import mock_aws
 
@@ -247,6 +248,9 @@ def stack() -> Iterator[dict[str, Shape]]:
             boto3.client("secretsmanager", region_name="us-east-1").create_secret(
                 Name=CONTEXT.resources["PersonKeySecret"]["Ref"], SecretString="p" * 64
             )
+            s3 = boto3.client("s3", region_name="us-east-1")
+            for logical in resources_of_type(TEMPLATE, "AWS::S3::Bucket"):
+                s3.create_bucket(Bucket=CONTEXT.resources[logical]["Ref"])
             yield shapes
             reset_process_caches()
     finally:

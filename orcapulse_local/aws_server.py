@@ -122,6 +122,7 @@ class Provisioned:
     buses: dict[str, str] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)  # logical id → queue URL
     secrets: dict[str, str] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)
     bus_taps: dict[str, str] = field(default_factory=dict)  # bus name → tap queue URL
 
 
@@ -173,6 +174,12 @@ def provision(
         out.queues[logical] = sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)[
             "QueueUrl"
         ]
+
+    s3 = client("s3", endpoint_url)
+    for logical, spec in resources_of_type(template, "AWS::S3::Bucket").items():
+        name = resolve(spec["Properties"]["BucketName"], ctx)
+        s3.create_bucket(Bucket=name)
+        out.buckets[logical] = name
 
     events = client("events", endpoint_url)
     for logical, spec in resources_of_type(template, "AWS::Events::EventBus").items():

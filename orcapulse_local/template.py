@@ -183,16 +183,18 @@ _NAMED = {
     "AWS::Events::EventBus": "Name",
     "AWS::SQS::Queue": "QueueName",
     "AWS::SecretsManager::Secret": "Name",
+    "AWS::S3::Bucket": "BucketName",
 }
 _ARN = {
     "AWS::DynamoDB::Table": "dynamodb:{region}:{account}:table/{name}",
     "AWS::Events::EventBus": "events:{region}:{account}:event-bus/{name}",
     "AWS::SQS::Queue": "sqs:{region}:{account}:{name}",
+    "AWS::S3::Bucket": "s3:::{name}",
 }
 
 
 def deployment_context(template: dict[str, Any], parameters: dict[str, str], **kw: Any) -> Context:
-    """Physical names for every table, bus, queue and secret, as CloudFormation would name them."""
+    """Physical names for every table, bus, queue, secret and bucket, as CloudFormation would name them."""
     ctx = Context(parameters={**parameter_defaults(template), **parameters}, **kw)
     ctx.conditions = dict(template.get("Conditions", {}))
     for logical, spec in template["Resources"].items():

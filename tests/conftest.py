@@ -142,6 +142,13 @@ class AwsEnv:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def bodies(self) -> dict[str, bytes]:
+        """Every object of the delivery archive's bucket (``DeliveryBodiesBucket``), by key."""
+        s3 = self.client("s3")
+        bucket = CONTEXT.resources["DeliveryBodiesBucket"]["Ref"]
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
     def token_secrets(self) -> dict[str, dict[str, Any]]:
         sm = self.client("secretsmanager")
         prefix = CONTEXT.resources["TikTokAppSecret"]["Ref"].rsplit("/", 1)[0] + "/tokens/"
@@ -153,9 +160,9 @@ class AwsEnv:
 
 @contextlib.contextmanager
 def aws_environment(tiktok_state: TikTokState, business: BusinessState | None = None) -> Iterator[AwsEnv]:
-    """moto with the template's tables, the app secrets holding ``tiktok_state``'s (and the
-    Business app's) credentials, the cursor key and the leads bus; process caches reset on the way
-    in and out."""
+    """moto with the template's tables and bucket, the app secrets holding ``tiktok_state``'s (and
+    the Business app's) credentials, the cursor key and the leads bus; process caches reset on the
+    way in and out."""
     with mock_aws():
         reset_process_caches()
         ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -178,6 +185,8 @@ def aws_environment(tiktok_state: TikTokState, business: BusinessState | None = 
         sm.create_secret(Name=CONTEXT.resources["PersonKeySecret"]["Ref"], SecretString="p" * 64)
         bus = CONTEXT.resources["LeadsEventBus"]["Ref"]
         boto3.client("events", region_name="us-east-1").create_event_bus(Name=bus)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=CONTEXT.resources["DeliveryBodiesBucket"]["Ref"])
         try:
             yield AwsEnv(app_secret_id=app_secret, event_bus=bus)
         finally:

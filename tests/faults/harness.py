@@ -31,7 +31,15 @@ from tests.support.events import claims, http_event, json_body
 from tests.support.faults import LOST, Call, ExternalCalls, external_calls
 from tests.support.functions import Functions
 from tests.support.tiktok_fake import TikTokFake
-from tests.support.webhooks import BusCapture, comment_content, interaction_items, lead_items, lead_stream
+from tests.support.webhooks import (
+    BusCapture,
+    archived_deliveries,
+    comment_content,
+    interaction_items,
+    lead_items,
+    lead_stream,
+    leads_finding,
+)
 
 CALLBACK_REASONS = {
     "access_denied",
@@ -546,15 +554,11 @@ class AcceptedWebhook(Scenario):
         assert len(interactions) == len(ctx["leads"]), "not one interaction per workspace"
         announced = self._announced(ctx)
         assert announced == Counter({lead: 1 for lead in ctx["leads"]}), f"not announced once: {announced}"
-        # The delivery is in the archive, and an erasure of each lead it made finds it: named by the
-        # lead's interaction, or by a reference item.
-        archive = env.aws.items("DeliveriesTable")
-        kept = [i for i in archive if i["sk"]["S"] == "D"]
-        assert len(kept) == 1, "the delivery is not kept once in the archive"
-        delivery_id = kept[0]["pk"]["S"].removeprefix("D#")
-        refs = {i["pk"]["S"].removeprefix("R#") for i in archive if i["pk"]["S"].startswith("R#")}
-        named = {i["lead_id"]["S"] for i in interactions if i.get("delivery_id", {}).get("S") == delivery_id}
-        assert refs | named == ctx["leads"], "the archive does not know which leads the delivery made"
+        # The delivery is in the archive, and an erasure of each lead it made finds it.
+        [kept] = archived_deliveries(env.aws)
+        assert leads_finding(env.aws, kept["pk"]["S"].removeprefix("D#")) == ctx["leads"], (
+            "the archive does not know which leads the delivery made"
+        )
 
 
 def _lost_at(ctx: dict[str, Any], label: str) -> bool:
@@ -565,7 +569,12 @@ def _lost_at(ctx: dict[str, Any], label: str) -> bool:
 
 # The lead-form, lifecycle, merge and erasure paths build on the above (modules of their own, so
 # each path family stays short; they import the base classes from this module).
-from tests.faults.lead_form_scenarios import AdsCallback, LeadsWebhook  # noqa: E402
+from tests.faults.lead_form_scenarios import (  # noqa: E402
+    AdsCallback,
+    EraseLeadFormPerson,
+    LargeLeadsWebhook,
+    LeadsWebhook,
+)
 from tests.faults.lifecycle_scenarios import LeadDecision, LeadUpdate  # noqa: E402
 from tests.faults.merge_erase import EraseLead, MergeLeads  # noqa: E402
 
@@ -582,6 +591,8 @@ SCENARIOS: dict[str, Scenario] = {
         EraseLead(),
         AdsCallback(),
         LeadsWebhook(),
+        LargeLeadsWebhook(),
+        EraseLeadFormPerson(),
     )
 }
 # The business account paths (DESIGN §8) build on the scenarios above.

@@ -1,5 +1,7 @@
-"""The lead-form success paths of the fault matrix: the advertiser callback, and an accepted
-delivery to the leads webhook (DESIGN §10). Built on the harness's scenarios and invariants."""
+"""The lead-form success paths of the fault matrix: the advertiser callback, an accepted delivery to
+the leads webhook (DESIGN §10) — small, and over the archive's item limit, its body an S3 object
+(§11) — and the erasure of a person such a delivery carried. Built on the harness's scenarios and
+invariants."""
 
 from __future__ import annotations
 
@@ -24,10 +26,14 @@ from tests.support.ads_fake import AdsFake
 from tests.support.connect import ads_callback, approve_ads
 from tests.support.deployment import FRONTEND_URL
 from tests.support.events import http_event, json_body
-from tests.support.webhooks import interaction_items, lead_items
+from tests.support.lifecycle import erase_event
+from tests.support.webhooks import archived_deliveries, interaction_items, lead_items, leads_finding
 
 ADVERTISER = "7300000000000000777"
 ROUTE_PREFIX = "ads-route#"
+# Two entries of 45 long answers each: a body over the archive's 320 KiB item threshold.
+LONG_ANSWERS = 45
+LONG_ANSWER = "I would like the large orca plush, two stickers and a call after six. " * 55
 
 
 def _ads(env: Env) -> AdsFake:
@@ -209,3 +215,124 @@ class LeadsWebhook(Scenario):
         assert again.detail in ("accepted", "duplicate"), again
         assert self._counts(env) == Counter({"1": ctx["expected"]}), "not one lead per person and workspace"
         assert len(interaction_items(env.aws.items("LeadsTable"))) == ctx["expected"]
+        # The delivery is in the archive once, and an erasure of each lead it made finds it.
+        [kept] = archived_deliveries(env.aws)
+        leads = {i["lead_id"]["S"] for i in lead_items(env.aws.items("LeadsTable"))}
+        assert leads_finding(env.aws, kept["pk"]["S"].removeprefix("D#")) == leads, (
+            "the archive does not know which leads the delivery made"
+        )
+
+
+def assert_no_item_without_its_body(env: Env) -> None:
+    """An archive item that names an S3 body has it: the object is written first, deleted last."""
+    bodies = env.aws.bodies()
+    for item in archived_deliveries(env.aws):
+        if "body_key" in item:
+            assert item["body_key"]["S"] in bodies, "an archive item names a missing S3 body"
+
+
+def large_delivery(env: Env, people: tuple[int, ...] = (1, 2)) -> bytes:
+    """A signed-to-be body of one form entry per person, each with long answers: over the item limit."""
+    from orcapulse_tiktok.data import delivery_bodies
+
+    state = _state(env)
+    page = state.add_form(ADVERTISER)
+    entries = [
+        state.submit_lead(
+            ADVERTISER,
+            page,
+            {
+                "name": f"Ana {n}",
+                "email": f"ana{n}@example.com",
+                **{f"note_{k}": f"{n}.{k} {LONG_ANSWER}" for k in range(LONG_ANSWERS)},
+            },
+        )
+        for n in people
+    ]
+    body = state.delivery(entries)
+    assert delivery_bodies.overflows(body)
+    return bytes(body)
+
+
+class LargeLeadsWebhook(LeadsWebhook):
+    """The leads webhook with a delivery over the archive's item limit: its body is an S3 object
+    (PutObject) written before the item that names it (PutItem). A fault on either is a 503 and
+    TikTok's redelivery writes the same object and item again."""
+
+    name = "leads-webhook-s3"
+
+    def setup(self, env: Env) -> dict[str, Any]:
+        state = _state(env)
+        state.add_advertiser(ADVERTISER)
+        for workspace in WORKSPACES:
+            connected_ads(env, workspace)
+        cold_container()
+        return {"body": large_delivery(env), "expected": 2 * len(WORKSPACES)}
+
+    def after_fault(self, env: Env, ctx: dict[str, Any], outcome: Outcome) -> None:
+        super().after_fault(env, ctx, outcome)
+        assert_no_item_without_its_body(env)
+
+    def after_rerun(self, env: Env, ctx: dict[str, Any], first: Outcome, again: Outcome) -> None:
+        super().after_rerun(env, ctx, first, again)
+        [item] = archived_deliveries(env.aws)
+        assert "body" not in item
+        assert env.aws.bodies() == {item["body_key"]["S"]: ctx["body"]}
+
+
+class EraseLeadFormPerson(Scenario):
+    """DELETE /social-leads/{id} of a person a large lead-form delivery carried: the archived
+    delivery goes whole — its item, then its S3 body (DeleteObject), then its references."""
+
+    name = "erase-lead-form"
+
+    def setup(self, env: Env) -> dict[str, Any]:
+        state = _state(env)
+        state.add_advertiser(ADVERTISER)
+        connected_ads(env, WORKSPACES[0])
+        body = large_delivery(env)
+        cold_container()
+        response = env.invoke(
+            "leads_webhook",
+            http_event(
+                "POST",
+                "/webhooks/tiktok/leads",
+                headers={"X-Open-Signature": state.signature(body)},
+                body=body,
+            ),
+        )
+        assert response["statusCode"] == 200, response
+        leads = lead_items(env.aws.items("LeadsTable"))
+        erased = next(i["lead_id"]["S"] for i in leads if "ana1@" in str(i.get("contact", "")))
+        assert len(env.aws.bodies()) == 1
+        cold_container()
+        return {"lead": erased}
+
+    def run(self, env: Env, ctx: dict[str, Any]) -> Outcome:
+        response = env.invoke("lead_erase", erase_event(ctx["lead"], workspace=WORKSPACES[0]))
+        if response["statusCode"] == 204:
+            return http_outcome(response, "erased")
+        return http_outcome(response, error_code(response))
+
+    def after_fault(self, env: Env, ctx: dict[str, Any], outcome: Outcome) -> None:
+        assert_no_item_without_its_body(env)
+        if outcome.status == 204:
+            self._forgotten(env, ctx)
+
+    def _forgotten(self, env: Env, ctx: dict[str, Any]) -> None:
+        assert archived_deliveries(env.aws) == [], "the erased person's delivery is still archived"
+        assert env.aws.bodies() == {}, "the erased person's delivery body is still in S3"
+        refs = [i for i in env.aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{ctx['lead']}"]
+        assert refs == [], "a reference to the erased person's delivery is left"
+
+    def rerun(self, env: Env, ctx: dict[str, Any], first: Outcome) -> Outcome:
+        cold_container()
+        return self.run(env, ctx)
+
+    def after_rerun(self, env: Env, ctx: dict[str, Any], first: Outcome, again: Outcome) -> None:
+        if first.status == 204 or ctx.get("fault") == "lost":
+            # Done already (a tombstone whose answer was lost took effect): 404 on the retry.
+            assert again.key in ((204, "erased"), (404, "lead_not_found")), again
+        else:
+            assert again.key == (204, "erased"), again
+        self._forgotten(env, ctx)

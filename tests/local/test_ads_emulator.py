@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl, urlsplit
 
+import boto3
 import pytest
 import requests
+from orcapulse_tiktok.data import delivery_bodies
 from werkzeug.test import Client
 
-from orcapulse_local import ads_emulator
+from orcapulse_local import ads_emulator, config
 from orcapulse_local.ads_emulator import LOCAL_APP_ID, AdsEmulator
 
 REDIRECT = "http://127.0.0.1:9/integrations/tiktok-ads/oauth/callback"
@@ -107,3 +109,35 @@ def test_a_test_lead_becomes_a_lead_with_its_answers_through_the_local_stack(liv
     # Everything the person typed stays out of the function logs.
     text = "\n".join(line for _, line in list(live.logs))
     assert not [v for v in answers.values() if v in text]
+
+    # A delivery over the archive's item limit: accepted through the gateway, its raw body kept as
+    # an object in the stack's bucket (moto server), named by its archive item.
+    [(advertiser, [page, *_])] = [(a, p) for a, p in ads.state.forms.items() if p][:1]
+    note = "Call after six please, the large plush for the class. " * 17
+    entries = [
+        ads.state.submit_lead(
+            advertiser,
+            page,
+            {"email": f"big{n}@example.pt", **{f"note_{k}": f"{n}.{k} {note}" for k in range(10)}},
+        )
+        for n in range(40)
+    ]
+    body = ads.state.delivery(entries)
+    assert len(body) > delivery_bodies.INLINE_BODY_MAX_BYTES
+    answer = requests.post(
+        f"{live.api_url}/webhooks/tiktok/leads",
+        data=body,
+        headers={"X-Open-Signature": ads.state.signature(body), "Content-Type": "application/json"},
+        timeout=120,
+    )
+    assert (answer.status_code, answer.json()) == (200, {"status": "accepted"})
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=live.aws_url,
+        region_name=config.REGION,
+        aws_access_key_id=config.AWS_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=config.AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    [bucket] = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    [kept] = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert s3.get_object(Bucket=bucket, Key=kept["Key"])["Body"].read() == body

@@ -73,11 +73,16 @@ TIKTOK_FAULTS = ("5xx", "timeout", "lost")
 LOST = "lost"
 
 # The error codes each service really answers with when it throttles or fails internally.
-_THROTTLE_CODES = {"dynamodb": "ThrottlingException", "secretsmanager": "ThrottlingException"}
+_THROTTLE_CODES = {
+    "dynamodb": "ThrottlingException",
+    "secretsmanager": "ThrottlingException",
+    "s3": "SlowDown",
+}
 _INTERNAL_CODES = {
     "dynamodb": ("InternalServerError", 500),
     "secretsmanager": ("InternalServiceError", 500),
     "events": ("InternalException", 500),
+    "s3": ("InternalError", 500),
 }
 
 
@@ -133,6 +138,9 @@ def aws_target(service: str, params: Mapping[str, Any]) -> str:
     if service == "events":
         buses = {str(e.get("EventBusName", "default")) for e in params.get("Entries", [])}
         return ",".join(sorted(names.get(b, b) for b in buses))
+    if service == "s3":
+        bucket = str(params.get("Bucket", ""))
+        return names.get(bucket, bucket)
     return ""
 
 
@@ -157,7 +165,8 @@ def aws_fault(call: Call, fault: str, operation_name: str) -> Exception:
     """The exception AWS (or botocore) raises for ``fault`` on ``call``."""
     if fault == "throttle":
         code = _THROTTLE_CODES.get(call.service, "ThrottlingException")
-        return client_error(code, "Rate exceeded", 400, operation_name)
+        # S3 throttles with HTTP 503 SlowDown; the others with a 400.
+        return client_error(code, "Rate exceeded", 503 if call.service == "s3" else 400, operation_name)
     if fault == "5xx":
         code, status = _INTERNAL_CODES.get(call.service, ("ServiceUnavailable", 503))
         return client_error(code, "injected internal failure", status, operation_name)

@@ -288,6 +288,39 @@ def stored_interactions(aws: Any, lead_id: str | None = None) -> list[dict[str, 
     ]
 
 
+def archived_deliveries(aws: Any) -> list[dict[str, Any]]:
+    """The delivery archive's delivery items (``DeliveriesTable``, lead references apart)."""
+    return [i for i in aws.items("DeliveriesTable") if i["sk"]["S"] == "D"]
+
+
+def quarantined_deliveries(aws: Any) -> list[str]:
+    """The ids of the quarantined deliveries in the archive."""
+    return [i["pk"]["S"].removeprefix("D#") for i in archived_deliveries(aws) if "quarantine" in i]
+
+
+def archived_lead_refs(aws: Any) -> set[str]:
+    """The lead ids the archive's references name (``R#<lead_id>`` → a delivery that touched it)."""
+    return {
+        i["pk"]["S"].removeprefix("R#") for i in aws.items("DeliveriesTable") if i["pk"]["S"].startswith("R#")
+    }
+
+
+def leads_finding(aws: Any, delivery_id: str) -> set[str]:
+    """The leads whose erasure finds the delivery: named by one of their interactions (the usual
+    delivery) or by a reference item."""
+    named = {
+        i["lead_id"]["S"]
+        for i in interaction_items(aws.items("LeadsTable"))
+        if i.get("delivery_id", {}).get("S") == delivery_id
+    }
+    refs = {
+        i["pk"]["S"].removeprefix("R#")
+        for i in aws.items("DeliveriesTable")
+        if i["pk"]["S"].startswith("R#") and i["sk"]["S"] == delivery_id
+    }
+    return named | refs
+
+
 def lead_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The lead items among the leads table's raw items (not interactions)."""
     return [item for item in items if item["sk"]["S"] == "L"]

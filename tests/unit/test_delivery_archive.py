@@ -13,17 +13,16 @@ from orcapulse_tiktok.data import deliveries as store
 from orcapulse_tiktok.tiktok import events
 
 from scripts import replay_deliveries
-from tests.support.webhooks import comment_content, lead_items, recording_aws_calls, status_of
+from tests.support.webhooks import (
+    archived_deliveries,
+    comment_content,
+    lead_items,
+    quarantined_deliveries,
+    recording_aws_calls,
+    status_of,
+)
 
 NEW_SHAPE_TEXT = "Is the orca plush back? Asking for my niece"
-
-
-def _kept(aws) -> list[dict[str, Any]]:
-    return [i for i in aws.items("DeliveriesTable") if i["sk"]["S"] == "D"]
-
-
-def _quarantined(aws) -> list[str]:
-    return [i["pk"]["S"].removeprefix("D#") for i in _kept(aws) if "quarantine" in i]
 
 
 def _new_shape_content() -> dict[str, Any]:
@@ -49,13 +48,13 @@ def test_every_verified_delivery_is_kept_raw_with_its_headers_and_an_unverified_
     assert status_of(webhook.post(b"not json", webhook.signed(b"not json")))[0] == 400
     assert status_of(webhook.post(body, webhook.signed(body, secret="wrong")))[0] == 401
 
-    assert len(_kept(aws)) == 2  # the lead and the one that is not JSON; not the forged one
+    assert len(archived_deliveries(aws)) == 2  # the lead and the one that is not JSON; not the forged one
     delivery = store.load(archive.delivery_id_of("POST /webhooks/tiktok", body))
     assert delivery is not None
     assert delivery.body == body
     assert delivery.headers["tiktok-signature"] == headers["TikTok-Signature"]
     assert delivery.headers["user-agent"] == "TikTok-Webhook"
-    item = next(i for i in _kept(aws) if i["body"]["B"] == body)
+    item = next(i for i in archived_deliveries(aws) if i["body"]["B"] == body)
     # Kept for DELIVERY_RETENTION_DAYS (7 by default), then DynamoDB's TTL removes it.
     assert int(item["expires_at"]["N"]) - int(item["received_ms"]["N"]) // 1000 == 7 * 86400
 
@@ -64,7 +63,7 @@ def test_a_redelivery_is_the_same_archived_delivery(webhook, alpha, aws, tiktok_
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
     assert status_of(webhook.deliver_body(body)) == (200, "accepted")
     assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
-    assert len(_kept(aws)) == 1
+    assert len(archived_deliveries(aws)) == 1
 
 
 def test_a_new_payload_shape_is_quarantined_then_replayed_into_a_lead_after_the_fix(
@@ -73,7 +72,7 @@ def test_a_new_payload_shape_is_quarantined_then_replayed_into_a_lead_after_the_
     body = tiktok_state.envelope("comment.update", "open-id-alpha", _new_shape_content())
     # Answered 200 (TikTok stops retrying what it cannot fix), only once quarantined.
     assert status_of(webhook.deliver_body(body)) == (200, "accepted")
-    [delivery_id] = _quarantined(aws)
+    [delivery_id] = quarantined_deliveries(aws)
     assert lead_items(aws.items("LeadsTable")) == []
     emitted = capsys.readouterr().out
     assert '"DeliveryQuarantined"' in emitted
@@ -81,7 +80,7 @@ def test_a_new_payload_shape_is_quarantined_then_replayed_into_a_lead_after_the_
 
     # A replay before the fix quarantines it again and changes nothing.
     assert [r.outcome for r in replay.replay([delivery_id])] == ["quarantined"]
-    assert _quarantined(aws) == [delivery_id]
+    assert quarantined_deliveries(aws) == [delivery_id]
 
     # The fix, then the documented command's replay of the quarantined deliveries.
     monkeypatch.setitem(events._PARSERS, events.COMMENT_UPDATE, _fixed_comment_parser)
@@ -91,7 +90,7 @@ def test_a_new_payload_shape_is_quarantined_then_replayed_into_a_lead_after_the_
     assert said == [f"{delivery_id} POST /webhooks/tiktok accepted", "replayed: 1 accepted"]
     [lead] = lead_items(aws.items("LeadsTable"))
     assert lead["message"]["S"] == NEW_SHAPE_TEXT
-    assert _quarantined(aws) == []
+    assert quarantined_deliveries(aws) == []
     # Idempotent: replaying it again is a duplicate, and TikTok's late redelivery too.
     assert [r.outcome for r in replay.replay([delivery_id])] == ["duplicate"]
     assert status_of(webhook.deliver_body(body)) == (200, "duplicate")
@@ -107,14 +106,14 @@ def test_an_unexpected_error_is_quarantined_not_dropped(webhook, alpha, aws, tik
     monkeypatch.setattr(ingress, "capture", broken)
     body = tiktok_state.envelope("comment.update", "open-id-alpha", comment_content())
     assert status_of(webhook.deliver_body(body)) == (200, "accepted")
-    [delivery_id] = _quarantined(aws)
-    failure = next(i["failure"]["S"] for i in _kept(aws))
+    [delivery_id] = quarantined_deliveries(aws)
+    failure = next(i["failure"]["S"] for i in archived_deliveries(aws))
     assert failure == "KeyError"
     monkeypatch.undo()
     assert [r.outcome for r in replay.replay(replay.select(quarantined=True))] == ["accepted"]
     assert len(lead_items(aws.items("LeadsTable"))) == 1
-    assert _quarantined(aws) == []
-    assert delivery_id not in _quarantined(aws)
+    assert quarantined_deliveries(aws) == []
+    assert delivery_id not in quarantined_deliveries(aws)
 
 
 @pytest.mark.parametrize("failing", ["dynamodb.PutItem", "dynamodb.UpdateItem"])
@@ -125,7 +124,7 @@ def test_a_delivery_not_safely_kept_or_quarantined_is_5xx(webhook, alpha, aws, t
         calls.fail_next(failing, "InternalServerError")
         assert status_of(webhook.deliver_body(body)) == (503, "temporarily_unavailable")
     assert status_of(webhook.deliver_body(body)) == (200, "accepted")
-    assert len(_quarantined(aws)) == 1
+    assert len(quarantined_deliveries(aws)) == 1
 
 
 def test_a_time_range_and_a_list_of_ids_select_deliveries(webhook, alpha, aws, tiktok_state, monkeypatch):
@@ -167,11 +166,11 @@ def test_an_erasure_removes_every_delivery_of_the_person(webhook, alpha, aws, ti
     leads = {
         i["author"]["M"]["username"]["S"]: i["lead_id"]["S"] for i in lead_items(aws.items("LeadsTable"))
     }
-    assert len(_kept(aws)) == 4
+    assert len(archived_deliveries(aws)) == 4
     refs = [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{leads['orca_fan_88']}"]
     assert len(refs) == 1  # only the high-intent delivery needed one
     erasure.erase("ws-1", leads["orca_fan_88"])
-    remaining = _kept(aws)
+    remaining = archived_deliveries(aws)
     assert len(remaining) == 1
     assert json.loads(bytes(remaining[0]["body"]["B"]))["content"].find("someone_else") > 0
     assert not [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{leads['orca_fan_88']}"]

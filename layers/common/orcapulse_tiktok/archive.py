@@ -1,12 +1,14 @@
 """Every verified webhook delivery is kept, and none is dropped by a bug (DESIGN §11).
 
-``ingest`` is the ingress wrapper of every webhook route: once a delivery's signature has
-verified, it keeps the raw bytes and headers in the delivery archive, then runs the route's own
-processing on them:
+``ingest`` is the ingress wrapper of every webhook route (comments and DMs, business accounts, lead
+forms): once a delivery's signature has verified, it keeps the raw bytes and headers in the
+delivery archive (a body too large for a DynamoDB item in S3, ``data.delivery_bodies``), then runs
+the route's own processing on them:
 
 - the processing answers (``accepted``/``duplicate``/``ignored``): that is the answer;
 - it refuses the delivery with one of the route's contract refusals (§3: not JSON, not the
-  envelope, another app's client_key): a 4xx, as the contract says; the delivery stays archived;
+  envelope, another app's client_key; §10: not JSON, not the documented shape): a 4xx, as the
+  contract says; the delivery stays archived;
 - it fails with a transient or configuration fault (5xx): TikTok retries, and the retry finishes;
 - it fails any other way (content the parser does not know, an unexpected exception): the
   delivery is *quarantined* — marked in the archive, counted (``DeliveryQuarantined``, alarmed) —
@@ -125,8 +127,8 @@ def kept_on_interaction(lead_id: str) -> None:
 
 def erased_person(lead_id: str) -> None:
     """The delivery being processed carries an event older than its person's erasure (ignored): it
-    is not kept either, so neither the archive nor a replay of it brings the person back (DESIGN
-    §9). No-op outside a delivery."""
+    is not kept either (its item, and its S3 body if it has one), so neither the archive nor a
+    replay of it brings the person back (DESIGN §9). No-op outside a delivery."""
     marks = _erased.get()
     if marks is not None:
         marks.append(lead_id)
@@ -164,6 +166,7 @@ def _collecting(delivery: Archived) -> Iterator[None]:
     leads: set[str] = set()
     covered: set[str] = set()
     erased: list[str] = []
+    body_key = store.body_key_for(delivery)
     tokens = (_touched.set(leads), _covered.set(covered), _delivery.set(delivery.delivery_id))
     erased_token = _erased.set(erased)
     ok = False
@@ -177,14 +180,16 @@ def _collecting(delivery: Archived) -> Iterator[None]:
         _erased.reset(erased_token)
         if ok and erased:
             # A failure is a 5xx: the redelivery is ignored again and drops it again.
-            store.drop(delivery.delivery_id)
+            store.drop(delivery.delivery_id, body_key)
         elif leads:
             if ok:
                 if leads - covered:
-                    store.note_leads(delivery.delivery_id, leads - covered, expires_at=_expires_at())
+                    store.note_leads(
+                        delivery.delivery_id, leads - covered, expires_at=_expires_at(), body_key=body_key
+                    )
             else:
                 with suppress(DomainError):
-                    store.note_leads(delivery.delivery_id, leads, expires_at=_expires_at())
+                    store.note_leads(delivery.delivery_id, leads, expires_at=_expires_at(), body_key=body_key)
 
 
 def _quarantine(delivery: Archived, failure: str) -> None:

@@ -111,6 +111,8 @@ class Settings(NamedTuple):
     lead_region: str | None = None
     # DESIGN section 11: the delivery archive, and the optional customer-managed key of the data.
     deliveries_table: str | None = None
+    # The S3 bucket of archived bodies too large for a DynamoDB item (lead forms).
+    delivery_bodies_bucket: str | None = None
     delivery_retention_days: int = DEFAULT_DELIVERY_RETENTION_DAYS
     data_kms_key_id: str | None = None
 
@@ -157,6 +159,7 @@ class Settings(NamedTuple):
             leads_webhook_url=_url(env, "TIKTOK_LEADS_WEBHOOK_URL"),
             lead_region=_lead_region(env),
             deliveries_table=env.get("DELIVERIES_TABLE") or None,
+            delivery_bodies_bucket=env.get("DELIVERY_BODIES_BUCKET") or None,
             delivery_retention_days=_int(
                 env,
                 "DELIVERY_RETENTION_DAYS",
@@ -187,6 +190,7 @@ _ENV_NAMES = {
     "person_key_secret_id": "PERSON_KEY_SECRET_ID",  # a variable's name, not a secret  # nosec B105
     "business_app_secret_id": "TIKTOK_BUSINESS_APP_SECRET_ID",  # a variable's name  # nosec B105
     "deliveries_table": "DELIVERIES_TABLE",
+    "delivery_bodies_bucket": "DELIVERY_BODIES_BUCKET",
     "ads_redirect_uri": "TIKTOK_ADS_REDIRECT_URI",
     "leads_webhook_url": "TIKTOK_LEADS_WEBHOOK_URL",
 }

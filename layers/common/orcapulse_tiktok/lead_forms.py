@@ -1,7 +1,10 @@
 """POST /webhooks/tiktok/leads: Marketing API lead deliveries become leads (DESIGN §10, §6).
 
 A delivery is checked in a fixed order — size, ``X-Open-Signature`` over the body, JSON, shape — and
-nothing is read or written before it passes. Then, for a lead object (``object`` 1), each entry is
+nothing is read or written before the signature passes. A verified delivery is kept raw in the
+delivery archive before anything else (``archive.py``: a body over ~320 KiB as an S3 object; replay,
+quarantine); one that is not JSON or not the documented shape is still 400 (and stays archived).
+Then, for a lead object (``object`` 1), each entry is
 routed by its ``advertiser_id`` to the ads integrations that authorised it and becomes a
 ``lead_form`` interaction on the lead of its person (email, else phone, else the entry id) through
 the webhook's own capture path (``interactions.record``): one interaction per entry and
@@ -17,14 +20,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orcapulse_tiktok import clock, people
+from orcapulse_tiktok import archive, clock, people
 from orcapulse_tiktok.capture import ACCEPTED, DUPLICATE, IGNORED
 from orcapulse_tiktok.config import get_settings
 from orcapulse_tiktok.data import advertisers, lead_batches
 from orcapulse_tiktok.data import integrations as integration_store
+from orcapulse_tiktok.data.deliveries import Archived
 from orcapulse_tiktok.data.integrations import Target
 from orcapulse_tiktok.errors import DomainError, Unauthorized
 from orcapulse_tiktok.interactions import Capture, interaction_of, record
+from orcapulse_tiktok.models.lead import Interaction
 from orcapulse_tiktok.observability import logger
 from orcapulse_tiktok.tiktok import lead_events, lead_signature
 from orcapulse_tiktok.tiktok.credentials import business_app_credentials
@@ -38,29 +43,44 @@ CAPTURE_SOURCE = "tiktok_lead_form"
 NAME_FIELDS = ("name", "full_name")
 EMAIL_FIELDS = ("email",)
 PHONE_FIELDS = ("phone_number", "phone")
+ROUTE = "POST /webhooks/tiktok/leads"  # the archive's route key of these deliveries
+# §10's refusals of a verified delivery: not JSON, not the documented shape. They stay 400 (the
+# delivery stays archived); anything else the processing fails on is quarantined (archive.py).
+REFUSALS = frozenset({"invalid_json", "invalid_payload"})
 
 
 def receive_leads(body: str | None, is_base64_encoded: bool, headers: Mapping[str, Any] | None) -> str:
     """Handle one delivery; ``accepted``, ``duplicate`` or ``ignored``. Raises a ``DomainError``:
-    413/401/400 refused (nothing stored), 503 transient, 500 configuration (TikTok retries both)."""
-    kind = "unverified"
+    413/401 refused (nothing stored), 400 not JSON or not the shape (archived, nothing else
+    stored), 503 transient, 500 configuration (TikTok retries both). A verified delivery the code
+    cannot process is quarantined and answered ``accepted`` (``archive.py``)."""
     try:
         raw = raw_body(body, is_base64_encoded, MAX_BODY_BYTES)
-        signature = lead_signature.header_value(headers)
-        if not signature:
-            raise Unauthorized("The X-Open-Signature header is missing", code="signature_missing")
-        if not lead_signature.verify(signature, raw, business_app_credentials().client_secret):
-            raise Unauthorized("The signature does not match", code="signature_invalid")
-        delivery = lead_events.parse_delivery(raw)
-        kind = "lead" if delivery.object == lead_events.LEAD_OBJECT else "other_object"
+        _verify(raw, headers)
     except DomainError as exc:
-        if exc.status < 500:
-            logger.warning("lead delivery rejected", extra={"error_code": exc.code})
-            single("LeadDeliveries", kind=kind, outcome="rejected")
-            single("WebhookRejected", error_code=exc.code)
-        else:
-            single("LeadDeliveries", kind=kind, outcome="failed")
+        _refused("unverified", exc)
         raise
+    if get_settings().webhook_mode == "sandbox":
+        # Sandbox stores nothing, the archive included: it verifies, parses and acknowledges.
+        return process(raw)
+    return archive.ingest(ROUTE, raw, headers, process, refusals=REFUSALS)
+
+
+def replay(delivery: Archived) -> str:
+    """Run a kept delivery through the same processing again (``make replay``); its signature is
+    checked once more, which proves the archive holds what TikTok sent."""
+    _verify(delivery.body, delivery.headers)
+    return archive.rerun(delivery, process, refusals=REFUSALS)
+
+
+def process(raw: bytes) -> str:
+    """A verified delivery parsed, then its entries captured (live) or counted (sandbox)."""
+    try:
+        delivery = lead_events.parse_delivery(raw)
+    except DomainError as exc:
+        _refused("unverified", exc)
+        raise
+    kind = "lead" if delivery.object == lead_events.LEAD_OBJECT else "other_object"
     if kind != "lead":
         logger.info("lead webhook object acknowledged", extra={"object": delivery.object[:4]})
         single("LeadDeliveries", kind=kind, outcome=IGNORED)
@@ -104,7 +124,9 @@ def apply_entries(entries: list[LeadEntry], delivered_at: int | None) -> dict[st
     try:
         for entry, plan in zip(entries, plans, strict=True):
             targets = routes[entry.advertiser_id]
-            outcomes = {DUPLICATE if item.interaction_id in done else record(c).outcome for c, item in plan}
+            outcomes = {
+                _finished(item) if item.interaction_id in done else record(c).outcome for c, item in plan
+            }
             outcome = ACCEPTED if ACCEPTED in outcomes else DUPLICATE if outcomes else IGNORED
             counts[outcome] += 1
             if outcome == ACCEPTED:
@@ -114,6 +136,13 @@ def apply_entries(entries: list[LeadEntry], delivered_at: int | None) -> dict[st
         for key, at in active.items():
             _touch(key, at)
     return counts
+
+
+def _finished(item: Interaction) -> str:
+    """An entry a previous delivery finished: a duplicate, whose lead the delivery still touched
+    (the archive remembers it, so an erasure of the person finds this delivery too)."""
+    archive.touched(item.lead_id)
+    return DUPLICATE
 
 
 def capture_of(entry: LeadEntry, target: Target, delivered_at: int | None) -> Capture:
@@ -166,6 +195,25 @@ def contact_of(answers: Mapping[str, str]) -> dict[str, str]:
     )
     contact = {"name": name, "email": first(EMAIL_FIELDS), "phone": first(PHONE_FIELDS)}
     return {k: v for k, v in contact.items() if v}
+
+
+def _verify(raw: bytes, headers: Mapping[str, Any] | None) -> None:
+    """401 unless ``X-Open-Signature`` signs ``raw`` with the Business app's secret."""
+    signature = lead_signature.header_value(headers)
+    if not signature:
+        raise Unauthorized("The X-Open-Signature header is missing", code="signature_missing")
+    if not lead_signature.verify(signature, raw, business_app_credentials().client_secret):
+        raise Unauthorized("The signature does not match", code="signature_invalid")
+
+
+def _refused(kind: str, exc: DomainError) -> None:
+    """Count a delivery that did not get through: refused (4xx, by its code) or failed (5xx)."""
+    if exc.status < 500:
+        logger.warning("lead delivery rejected", extra={"error_code": exc.code})
+        single("LeadDeliveries", kind=kind, outcome="rejected")
+        single("WebhookRejected", error_code=exc.code)
+    else:
+        single("LeadDeliveries", kind=kind, outcome="failed")
 
 
 def _touch(key: tuple[str, str], at: float) -> None:

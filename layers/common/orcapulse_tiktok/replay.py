@@ -2,10 +2,10 @@
 
 ``make replay`` (scripts/replay_deliveries.py) selects deliveries from the archive — a list of ids,
 a time range, or the quarantined ones — and runs each through its route's own ``replay`` (the
-webhook's checks the signature again at the time it was signed, then processes the delivery as
-on arrival; ``archive.rerun``). Capture is idempotent, so a delivery that already made its
-interaction answers ``duplicate`` and changes nothing; an erased person's tombstone keeps an older
-delivery from bringing them back.
+comment/DM webhook checks the signature again at the time it was signed, the lead-form webhook its
+``X-Open-Signature``, then each processes the delivery as on arrival; ``archive.rerun``). Capture
+is idempotent, so a delivery that already made its interaction answers ``duplicate`` and changes
+nothing; an erased person's tombstone keeps an older delivery from bringing them back.
 
 A route joins by one entry in ``replayers``: its path and its ``replay(delivery) -> outcome``.
 """
@@ -25,9 +25,9 @@ Replayer = Callable[[Archived], str]
 
 def replayers() -> dict[str, Replayer]:
     """Each webhook route's replay, by the route key its deliveries are kept under."""
-    from orcapulse_tiktok import webhook
+    from orcapulse_tiktok import lead_forms, webhook
 
-    return {webhook.ROUTE: webhook.replay}
+    return {webhook.ROUTE: webhook.replay, lead_forms.ROUTE: lead_forms.replay}
 
 
 class Replayed(NamedTuple):

@@ -2,7 +2,9 @@
 released, remember which leads it touched, find deliveries for a replay, and forget a person's.
 
 Every write is idempotent: keeping a delivery again overwrites the same item (same id, same
-bytes), references are keyed by lead and delivery, and deletes of absent items are done."""
+bytes), references are keyed by lead and delivery, and deletes of absent items are done. A body too
+large for an item goes to S3 (``data.delivery_bodies``): the object is written before the item that
+names it, and deleted after it, so an item never names a missing object."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PynamoDBException
 
-from orcapulse_tiktok.data import faults
+from orcapulse_tiktok.data import delivery_bodies, faults
 from orcapulse_tiktok.models.delivery import (
     DELIVERY_PREFIX,
     DELIVERY_SK,
@@ -48,15 +50,25 @@ def bucket_of(delivery_id: str, received_ms: int) -> str:
     return f"{hour}#{int(delivery_id[:2], 16) % SHARDS}"
 
 
+def body_key_for(delivery: Archived) -> str | None:
+    """The S3 key of the delivery's body, or ``None`` when the body is in its item."""
+    return delivery_bodies.key_of(delivery.delivery_id) if delivery_bodies.overflows(delivery.body) else None
+
+
 def keep(delivery: Archived, *, expires_at: int) -> None:
-    """Store the delivery (one PutItem). A redelivery of the same bytes overwrites the same item,
-    which also clears a quarantine mark: the latest attempt is what the item says."""
+    """Store the delivery (one PutItem; a body too large for it is one PutObject first). A
+    redelivery of the same bytes overwrites the same item and object, which also clears a
+    quarantine mark: the latest attempt is what the item says."""
+    body_key = body_key_for(delivery)
+    if body_key is not None:
+        delivery_bodies.put(body_key, delivery.body)
     item = deliveries()(
         delivery_pk(delivery.delivery_id),
         DELIVERY_SK,
         expires_at=expires_at,
         route=delivery.route,
-        body=delivery.body,
+        body=None if body_key else delivery.body,
+        body_key=body_key,
         headers=json.dumps(delivery.headers, separators=(",", ":"), ensure_ascii=False),
         received_ms=delivery.received_ms,
         bucket=bucket_of(delivery.delivery_id, delivery.received_ms),
@@ -102,22 +114,27 @@ def release(delivery_id: str) -> None:
             raise faults.fault("release delivery", exc) from None
 
 
-def drop(delivery_id: str) -> None:
-    """Delete one kept delivery (an erased person's old event). Absent is done."""
+def drop(delivery_id: str, body_key: str | None = None) -> None:
+    """Delete one kept delivery (an erased person's old event): the item, then its S3 body if it
+    has one. Absent is done."""
     try:
         deliveries()(delivery_pk(delivery_id), DELIVERY_SK).delete()
     except PynamoDBException as exc:
         raise faults.fault("drop delivery", exc) from None
+    if body_key is not None:
+        delivery_bodies.delete(body_key)
 
 
-def note_leads(delivery_id: str, lead_ids: Iterable[str], *, expires_at: int) -> None:
-    """Remember that the delivery touched these leads (one reference item each, batched), so an
-    erasure of a lead finds the deliveries that carried the person."""
+def note_leads(
+    delivery_id: str, lead_ids: Iterable[str], *, expires_at: int, body_key: str | None = None
+) -> None:
+    """Remember that the delivery touched these leads (one reference item each, batched, naming
+    the delivery's S3 body if it has one), so an erasure of a lead finds what carried the person."""
     model = deliveries()
     try:
         with model.batch_write() as batch:
             for lead_id in sorted(set(lead_ids)):
-                batch.save(model(ref_pk(lead_id), delivery_id, expires_at=expires_at))
+                batch.save(model(ref_pk(lead_id), delivery_id, expires_at=expires_at, body_key=body_key))
     except PynamoDBException as exc:
         raise faults.fault("note delivery leads", exc) from None
 
@@ -130,7 +147,12 @@ def load(delivery_id: str) -> Archived | None:
         return None
     except PynamoDBException as exc:
         raise faults.fault("load delivery", exc) from None
-    return _archived(item)
+    if item.body_key:
+        body = delivery_bodies.get(item.body_key)
+        if body is None:  # the object expired (or was erased) before its item
+            return None
+        return _archived(item, body)
+    return _archived(item, bytes(item.body or b""))
 
 
 def received_between(start_ms: int, end_ms: int) -> Iterator[str]:
@@ -160,28 +182,57 @@ def forget_deliveries(lead_ids: Iterable[str], *, also: Iterable[str] = ()) -> i
 
     A delivery is removed whole, other people in it included (a lead-form delivery carries many):
     the archive is a replay buffer, and what it loses here the stored leads still hold. Safe to
-    repeat: deleting what is gone is done, and references go last, so a retry after a failure
-    finds the deliveries it has not yet removed."""
+    repeat: deleting what is gone is done; a referenced delivery's item goes before its S3 body
+    (the reference keeps the key), a named one's after it (the item keeps it), and the references
+    last, so a retry after a failure finds what it has not yet removed."""
     model = deliveries()
     erased: set[str] = set()
-    try:
-        with model.batch_write() as batch:
-            for delivery_id in sorted(set(also)):
-                batch.delete(model(delivery_pk(delivery_id), DELIVERY_SK))
-                erased.add(delivery_id)
-        for lead_id in sorted(set(lead_ids)):
+    named = sorted(set(also))
+    if named:
+        erased.update(_forget_named(named))
+    for lead_id in sorted(set(lead_ids)):
+        try:
             refs = list(model.query(ref_pk(lead_id), consistent_read=True))
             with model.batch_write() as batch:
                 for ref in refs:
                     if ref.sk not in erased:
                         batch.delete(model(delivery_pk(ref.sk), DELIVERY_SK))
-                        erased.add(ref.sk)
+        except PynamoDBException as exc:
+            raise faults.fault("forget deliveries", exc) from None
+        for ref in refs:
+            if ref.sk not in erased and ref.body_key:
+                delivery_bodies.delete(ref.body_key)
+            erased.add(ref.sk)
+        try:
             with model.batch_write() as batch:
                 for ref in refs:
                     batch.delete(ref)
+        except PynamoDBException as exc:
+            raise faults.fault("forget deliveries", exc) from None
+    return len(erased)
+
+
+def _forget_named(delivery_ids: list[str]) -> set[str]:
+    """Delete the named deliveries (those still kept: their ids): read which have an S3 body,
+    delete those bodies, then the items (a retry after a failure still finds the item, and so the
+    body's key)."""
+    model = deliveries()
+    try:
+        items = list(
+            model.batch_get([(delivery_pk(d), DELIVERY_SK) for d in delivery_ids], consistent_read=True)
+        )
     except PynamoDBException as exc:
         raise faults.fault("forget deliveries", exc) from None
-    return len(erased)
+    for item in items:
+        if item.body_key:
+            delivery_bodies.delete(item.body_key)
+    try:
+        with model.batch_write() as batch:
+            for item in items:
+                batch.delete(item)
+    except PynamoDBException as exc:
+        raise faults.fault("forget deliveries", exc) from None
+    return {item.pk.removeprefix(DELIVERY_PREFIX) for item in items}
 
 
 def _index_ids(index: Any, hash_key: str, condition: Any) -> list[tuple[int, str]]:
@@ -194,12 +245,12 @@ def _index_ids(index: Any, hash_key: str, condition: Any) -> list[tuple[int, str
         raise faults.fault("find deliveries", exc) from None
 
 
-def _archived(item: Delivery) -> Archived:
+def _archived(item: Delivery, body: bytes) -> Archived:
     headers = json.loads(item.headers or "{}")
     return Archived(
         delivery_id=item.pk.removeprefix(DELIVERY_PREFIX),
         route=item.route or "",
-        body=bytes(item.body or b""),
+        body=body,
         headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
         received_ms=int(item.received_ms or 0),
         quarantined=item.quarantine is not None,

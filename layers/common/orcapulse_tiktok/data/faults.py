@@ -34,6 +34,7 @@ _THROTTLING = frozenset(
         "RequestLimitExceeded",
         "TooManyRequestsException",
         "TransactionConflictException",
+        "SlowDown",  # S3's throttling (HTTP 503)
     }
 )
 _SERVER_SIDE = frozenset(
@@ -42,6 +43,7 @@ _SERVER_SIDE = frozenset(
         "InternalFailure",
         "InternalServiceError",
         "InternalException",
+        "InternalError",  # S3's
         "ServiceUnavailable",
         "ServiceUnavailableException",
     }

@@ -4,12 +4,14 @@
 Two kinds of item in one table, both expiring through DynamoDB TTL (``expires_at``):
 
 - a delivery: ``pk = D#<delivery_id>``, ``sk = D``; the body as sent (binary), the headers, the
-  route, when it arrived. The id is a hash of the route and the body, so TikTok's redeliveries of
-  one delivery are one item. ``bucket`` (``<UTC hour>#<shard>``) puts it in the ``by_received``
+  route, when it arrived; a body too large for an item is an S3 object instead, named by
+  ``body_key`` (``data.delivery_bodies``). The id is a hash of the route and the body, so
+  TikTok's redeliveries of one delivery are one item. ``bucket`` (``<UTC hour>#<shard>``) puts it in the ``by_received``
   index, which a time-range replay reads; a quarantined delivery also carries ``quarantine``,
   which puts it in the sparse ``by_quarantine`` index.
 - a lead reference: ``pk = R#<lead_id>``, ``sk = <delivery_id>``: a delivery that touched the
-  lead. An erasure reads them to find the person's deliveries (``data.deliveries.forget_deliveries``).
+  lead. An erasure reads them to find the person's deliveries (``data.deliveries.forget_deliveries``);
+  a reference to a delivery whose body is in S3 carries its ``body_key`` too.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Delivery(Model):
     route = UnicodeAttribute(null=True)
     body = BinaryAttribute(null=True, legacy_encoding=False)
     headers = UnicodeAttribute(null=True)  # JSON object, header names in lower case
+    body_key = UnicodeAttribute(null=True)  # the S3 object holding a body too large for the item
     received_ms = NumberAttribute(null=True)
     bucket = UnicodeAttribute(null=True)
     quarantine = UnicodeAttribute(null=True)
