@@ -30,7 +30,7 @@ help:
 	@echo "make replay  run kept webhook deliveries again: IDS= | SINCE= [UNTIL=] | QUARANTINED=1 [LOCAL=1 | FUNCTION=]"
 	@echo "make faults  the full fault matrix: every outside call of each path failed every way, as a table"
 	@echo "make migrate-leads  per-event leads of the old table → people (docs/leads-storage.md) SOURCE_TABLE= CHECKPOINT= [RATE=50]"
-	@echo "make load    2,000 signed webhooks, 20% duplicates, 16 senders through the local gateway [DELIVERIES=]"
+	@echo "make load    2,000 signed deliveries (comments, DMs, business, 100-entry lead forms), 20% duplicates, 16 senders [DELIVERIES=]"
 
 # The layer's own pins are installed alongside, so the functions get exactly those (pip refuses when
 # requirements-local.txt disagrees with them); likewise the development set must agree with the local one.

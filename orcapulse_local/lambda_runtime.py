@@ -315,6 +315,34 @@ class LambdaRuntime:
         thread.start()
         return thread
 
+    def warm(self, logical_id: str, count: int, *, at_once: int = 2) -> int:
+        """Bring the function's pool up to ``count`` idle warm workers (at most its concurrency),
+        started ``at_once`` at a time so their imports do not starve each other past the init
+        limit: a load test's ramp-up, as provisioned concurrency would be. How many are warm."""
+        spec = self.functions[logical_id]
+        with self._lock:
+            self._idle[logical_id] = [w for w in self._idle[logical_id] if w.alive]
+            missing = min(count, spec.reserved_concurrency or DEFAULT_CONCURRENCY) - len(
+                self._idle[logical_id]
+            )
+        while missing > 0 and not self._stopped:
+            batch = [_Worker(spec, self._sink) for _ in range(min(at_once, missing))]
+            missing -= len(batch)
+            with self._lock:
+                self._all.extend(batch)
+            for worker in batch:
+                try:
+                    worker.ensure_ready()
+                except (_InitError, _Timeout, EOFError, OSError):
+                    worker.proc.kill()
+                    worker.stop(grace=0.5)
+                    continue
+                with self._lock:
+                    if not self._stopped:
+                        self._idle[logical_id].append(worker)
+        with self._lock:
+            return len(self._idle[logical_id])
+
     def stop(self) -> None:
         """Stop every worker; invocations still running fail, later ones are refused."""
         with self._lock:

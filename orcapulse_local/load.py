@@ -1,24 +1,30 @@
-"""A bounded load test of the webhook through the local stack, on loopback only.
+"""A bounded load test of the webhooks through the local stack, on loopback only.
 
     python -m orcapulse_local.load                 # 2,000 deliveries, 20% duplicates, 16 senders
     python -m orcapulse_local.load --deliveries 200 --json
 
-It starts its own stack on free 127.0.0.1 ports, connects a few TikTok accounts to two workspaces
-through the real OAuth flow (one account in both), then sends signed webhook deliveries from
-concurrent senders: every unique event once, and a share of them again — re-signed, as TikTok's
-retries are — some right next to their original so the copies race. The events come from a pool
-of people per account, each writing comments and DMs under one handle, so one person's events
-race each other onto one lead. Afterwards it checks, through the product's own read API (the
-listing and every lead's timeline) and the bus events the stack copies aside, that
+It starts its own stack on free 127.0.0.1 ports and connects, through the real OAuth flows, a few
+TikTok accounts to two workspaces (one account in both), a business account (TikTok API for
+Business, DESIGN §8) to both, and an advertiser with a lead-form subscription (DESIGN §10) to one.
+Then it sends signed deliveries of the mix (``load_mix.MIX``: Login Kit and business comments and
+DMs to ``POST /webhooks/tiktok``, lead-form deliveries of 100 entries to
+``POST /webhooks/tiktok/leads``) from concurrent senders: every unique delivery once, and a share
+of them again — re-signed, as TikTok's retries are — some right next to their original so the
+copies race. The events come from a pool of people per account (a handle for comments and DMs, an
+email address for lead forms), so one person's events race each other onto one lead. Afterwards
+it checks, through the product's own read API (the listing and every lead's timeline) and the bus
+events the stack copies aside, that
 
 - no delivery got a 5xx (or anything but 200 ``accepted``/``duplicate``);
 - every integration has one lead per person who wrote to its account, with the right
-  ``interaction_count``, and every unique event is exactly one interaction of the right person;
+  ``interaction_count``, and every unique event (a comment, a DM, a form entry) is exactly one
+  interaction of the right person;
 - the bus saw ``SocialLeadCaptured`` once per person and ``SocialLeadActivity`` once per later
   interaction (counted by ``detail.event_id``, as consumers deduplicate).
 
-It stops by itself: a fixed number of deliveries, a time limit for the whole run, a timeout on
-every request. The exit status is 0 only when every check passed."""
+It reports each route's deliveries, p50/p95 latency and 5xx, and leads and interactions created
+per second. It stops by itself: a fixed number of deliveries, a time limit for the whole run, a
+timeout on every request. The exit status is 0 only when every check passed."""
 
 from __future__ import annotations
 
@@ -29,7 +35,6 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +42,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from orcapulse_local import config
+from orcapulse_local import ads_emulator, config
+from orcapulse_local.load_mix import LEADS_PATH, WEBHOOK_PATH, Event, Sources, make_events
 from orcapulse_local.load_report import (
     REQUEST_TIMEOUT,
     Expected,
@@ -48,7 +54,6 @@ from orcapulse_local.load_report import (
     check_people,
 )
 
-WEBHOOK_PATH = "/webhooks/tiktok"
 # (workspace, account) pairs: three accounts, two workspaces, one account connected by both.
 CONNECTIONS = (
     ("ws-load-1", "open-id-load-a"),
@@ -56,6 +61,9 @@ CONNECTIONS = (
     ("ws-load-2", "open-id-load-c"),
     ("ws-load-2", "open-id-load-a"),
 )
+# A business account connected by both workspaces; an advertiser (lead forms) by one.
+BUSINESS_CONNECTIONS = (("ws-load-1", "biz-load-d"), ("ws-load-2", "biz-load-d"))
+ADS_CONNECTIONS = (("ws-load-2", "7300000000000000901"),)
 
 
 @dataclass(frozen=True)
@@ -69,9 +77,6 @@ class Plan:
     seed: int = 7
     interactions_per_person: int = 4  # on average, per account
 
-    def people_per_account(self, accounts: int) -> int:
-        return max(2, self.unique // (self.interactions_per_person * accounts))
-
     @property
     def duplicates(self) -> int:
         return round(self.deliveries * self.duplicate_share)
@@ -81,137 +86,116 @@ class Plan:
         return self.deliveries - self.duplicates
 
 
-@dataclass(frozen=True)
-class Event:
-    """One TikTok event: its body (what TikTok signs) and the object it is about."""
-
-    open_id: str
-    kind: str  # comment or dm
-    object_id: str
-    person: str  # the writer's handle: a comment's unique_identifier, a DM's from
-    body: bytes
-    path: str = WEBHOOK_PATH
-
-
 # -- set-up -----------------------------------------------------------------------------------------
-def connect(stack: Any, workspace: str, open_id: str) -> str:
-    """OAuth start → approve at the emulator's consent page → callback; the integration id."""
+def _follow(stack: Any, workspace: str, start_path: str, form: dict[str, str]) -> str:
+    """Start an OAuth flow of the workspace, approve at the emulator's consent page with ``form``,
+    follow the callback: the integration id."""
     token = stack.dev_token(workspace, "load-user")
     start = requests.get(
-        stack.api_url + "/integrations/tiktok/oauth/start",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=REQUEST_TIMEOUT,
+        stack.api_url + start_path, headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_TIMEOUT
     )
     start.raise_for_status()
     authorize = start.json()["authorize_url"]
     query = dict(parse_qsl(urlsplit(authorize).query))
     approved = requests.post(
         authorize.split("?")[0],
-        data={**query, "decision": "approve", "open_id": open_id},
+        data={**query, "decision": "approve", **form},
         allow_redirects=False,
         timeout=REQUEST_TIMEOUT,
     )
     landing = requests.get(approved.headers["Location"], allow_redirects=False, timeout=REQUEST_TIMEOUT)
     result = dict(parse_qsl(urlsplit(landing.headers.get("Location", "")).query))
     if result.get("status") != "connected":
-        raise RuntimeError(f"connecting {open_id} to {workspace} failed: {result}")
+        raise RuntimeError(f"connecting {form} to {workspace} failed: {result}")
     return result["integration_id"]
 
 
-def _comment(
-    n: int, open_id: str, object_id: str, ms: int, person: str, number: int
-) -> tuple[str, dict[str, Any]]:
-    return "comment.update", {
-        "comment_id": int(object_id),  # int64, as TikTok sends comment ids
-        "video_id": 7_290_000_000_000_000_001,
-        "parent_comment_id": 0,
-        "comment_type": "comment",
-        "comment_action": "insert",
-        "text": f"load comment {n}: how much is the orca plush?",
-        "timestamp": ms,
-        "unique_identifier": person,
-    }
+def connect(stack: Any, workspace: str, open_id: str, account_type: str = "personal") -> str:
+    """OAuth start (Login Kit, or the Accounts API for ``business``) → approve ``open_id`` at the
+    emulator's consent page → callback; the integration id."""
+    start = f"/integrations/tiktok/oauth/start?account_type={account_type}"
+    return _follow(stack, workspace, start, {"open_id": open_id})
 
 
-def _dm(
-    n: int, open_id: str, object_id: str, ms: int, person: str, number: int
-) -> tuple[str, dict[str, Any]]:
-    user_id = str(8_000_000 + number)
-    return "im_receive_msg", {
-        "conversation_id": f"0:1:{user_id}:{open_id}",
-        "message_id": object_id,
-        "timestamp": ms,
-        "type": "text",
-        "text": {"body": f"load message {n}: do you ship to Lisbon?"},
-        "from": person,
-        "from_user": {"id": user_id},
-        "to": open_id,
-        "to_user": {"id": open_id},
-    }
+def connect_advertiser(stack: Any, workspace: str, advertiser_id: str) -> str:
+    """The advertiser consent (Marketing API) → callback, which subscribes the advertiser's lead
+    forms to the stack's leads webhook; the integration id."""
+    ads = ads_emulator.of(stack.emulator).state
+    integration_id = _follow(
+        stack, workspace, "/integrations/tiktok-ads/oauth/start", {"advertiser_id": advertiser_id}
+    )
+    with ads.lock:
+        callbacks = {
+            s["callback_url"]
+            for s in ads.subscriptions.values()
+            if s["subscription_detail"]["advertiser_id"] == advertiser_id
+        }
+    if callbacks != {stack.api_url + "/webhooks/tiktok/leads"}:
+        raise RuntimeError(f"advertiser {advertiser_id} is subscribed to {sorted(callbacks)}")
+    return integration_id
 
 
-@dataclass(frozen=True)
-class MixEntry:
-    """One kind of delivery in the load: its name (the report's per-route key), its route, its
-    weight in the mix, and how to build one event's TikTok name and content."""
-
-    kind: str
-    path: str
-    weight: int
-    build: Callable[[int, str, str, int, str, int], tuple[str, dict[str, Any]]]
-
-
-# The delivery mix: comments and DMs to the TikTok webhook, 2:1. A new kind of delivery (business
-# accounts, lead forms) is one entry here.
-MIX: tuple[MixEntry, ...] = (
-    MixEntry("comment", WEBHOOK_PATH, 2, _comment),
-    MixEntry("dm", WEBHOOK_PATH, 1, _dm),
-)
-
-
-def _entry(n: int) -> MixEntry:
-    """The mix entry of the ``n``-th event: the entries in turn, each as often as its weight."""
-    slot = n % sum(entry.weight for entry in MIX)
-    for entry in MIX:
-        if slot < entry.weight:
-            return entry
-        slot -= entry.weight
-    return MIX[-1]
+def sources(stack: Any) -> Sources:
+    """Every account of the load known to the emulator (added when missing), and who signs."""
+    login, business = stack.emulator.state, stack.emulator.business.state
+    ads = ads_emulator.of(stack.emulator).state
+    open_ids = sorted({open_id for _, open_id in CONNECTIONS})
+    for open_id in open_ids:
+        if open_id not in login.accounts:
+            login.add_account(open_id, display_name=f"Load {open_id[-1].upper()}")
+    business_ids = sorted({bid for _, bid in BUSINESS_CONNECTIONS})
+    for bid in business_ids:
+        if bid not in business.accounts:
+            business.add_account(bid, username=f"load_shop_{bid[-1]}", display_name=f"Load Shop {bid[-1]}")
+    [advertiser_id] = sorted({aid for _, aid in ADS_CONNECTIONS})
+    with ads.lock:
+        if advertiser_id not in ads.advertisers:
+            ads.add_advertiser(advertiser_id, "Load Ads")
+        page_id = (ads.forms.get(advertiser_id) or [ads.add_form(advertiser_id)])[0]
+    return Sources(login, business, ads, tuple(open_ids), tuple(business_ids), advertiser_id, page_id)
 
 
-def make_events(state: Any, plan: Plan, open_ids: list[str], rng: random.Random) -> list[Event]:
-    """``plan.unique`` distinct events of the mix, shaped as TikTok documents them, each written by
-    one of a pool of people per account (a person's DMs share one conversation)."""
-    now = int(time.time())
-    base = 7_400_000_000_000_000_000 + rng.randrange(10**15)
-    pool = plan.people_per_account(len(open_ids))
-    out = []
-    for n in range(plan.unique):
-        open_id, object_id, ms = open_ids[n % len(open_ids)], str(base + n), (now - 60) * 1000 + n
-        number = rng.randrange(pool)
-        person = f"person.{number}"
-        entry = _entry(n)
-        event, content = entry.build(n, open_id, object_id, ms, person, number)
-        body = state.envelope(event, open_id, content, now)
-        out.append(Event(open_id, entry.kind, object_id, person, body, entry.path))
-    return out
+def connect_all(stack: Any) -> dict[tuple[str, str], str]:
+    """Every connection of the load: (workspace, account) → integration id."""
+    integrations = {(w, o): connect(stack, w, o) for w, o in CONNECTIONS}
+    integrations.update({(w, b): connect(stack, w, b, "business") for w, b in BUSINESS_CONNECTIONS})
+    integrations.update({(w, a): connect_advertiser(stack, w, a) for w, a in ADS_CONNECTIONS})
+    return integrations
 
 
 def schedule(events: list[Event], plan: Plan, rng: random.Random) -> list[Event]:
     """Every event once, plus ``plan.duplicates`` repeats: half of them right after their
-    original (concurrent senders race them), half anywhere later."""
+    original (concurrent senders race them), half anywhere later. The first delivery of every kind
+    is repeated (when there are that many repeats: a comment's or DM's right after it, a lead
+    form's later, as TikTok retries a delivery it got no answer for); the rest are drawn at random."""
     order = list(events)
     rng.shuffle(order)
-    for n, event in enumerate([rng.choice(events) for _ in range(plan.duplicates)]):
+    firsts = {e.kind: e for e in reversed(events)}.values()
+    repeats = [(e, e.path != LEADS_PATH) for e in firsts][: plan.duplicates]
+    repeats += [(rng.choice(events), n % 2 == 0) for n in range(plan.duplicates - len(repeats))]
+    for event, racing in repeats:
         at = order.index(event)
-        order.insert(at + 1 if n % 2 == 0 else rng.randrange(at + 1, len(order) + 1), event)
+        order.insert(at + 1 if racing else rng.randrange(at + 1, len(order) + 1), event)
     return order
 
 
 # -- sending ----------------------------------------------------------------------------------------
-def send_all(
-    stack: Any, state: Any, order: list[Event], plan: Plan, deadline: float
-) -> tuple[list[Sent], float, bool]:
+def warm_up(stack: Any, plan: Plan) -> dict[str, int]:
+    """The ramp-up: the function behind each route of the mix gets warm workers first — one per
+    sender for the comment/DM webhook, two for the lead-form webhook (one delivery in 100) — so the
+    run measures deliveries, not a storm of concurrent cold starts on a small machine (``make
+    bench`` measures cold starts). The warm workers per function."""
+    counts = {WEBHOOK_PATH: plan.senders, LEADS_PATH: 2}
+    warm = {}
+    for path, count in counts.items():
+        matched = stack.gateway.routes.match("POST", path)
+        if matched is not None:
+            function = matched[0].function
+            warm[function] = stack.runtime.warm(function, count)
+    return warm
+
+
+def send_all(stack: Any, order: list[Event], plan: Plan, deadline: float) -> tuple[list[Sent], float, bool]:
     """Send ``order`` from ``plan.senders`` threads until done or ``deadline``; what each got,
     the seconds it took and whether the deadline cut it short."""
     local = threading.local()
@@ -222,7 +206,7 @@ def send_all(
         if not hasattr(local, "http"):
             local.http = requests.Session()
         started = time.perf_counter()
-        headers = {"Content-Type": "application/json", "TikTok-Signature": state.sign(event.body)}
+        headers = event.headers(event.body)
         try:
             resp = local.http.post(
                 stack.api_url + event.path, data=event.body, headers=headers, timeout=REQUEST_TIMEOUT
@@ -259,24 +243,21 @@ def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
         raise ValueError("the load test only targets a stack on 127.0.0.1")
     rng = random.Random(plan.seed)  # noqa: S311 - a reproducible schedule, not a secret  # nosec B311
     began = time.monotonic()
-    state = stack.emulator.state
-    open_ids = sorted({open_id for _, open_id in CONNECTIONS})
-    for open_id in open_ids:
-        if open_id not in state.accounts:
-            state.add_account(open_id, display_name=f"Load {open_id[-1].upper()}")
-    integrations = {(w, o): connect(stack, w, o) for w, o in CONNECTIONS}
-    workspaces = sorted({w for w, _ in CONNECTIONS})
+    known = sources(stack)
+    integrations = connect_all(stack)
+    workspaces = sorted({w for w, _ in integrations})
+    report = Report(senders=plan.senders, workspaces=len(workspaces), integrations=len(integrations))
+    report.accounts = len(known.open_ids) + len(known.business_ids)
+    report.advertisers = len({a for _, a in ADS_CONNECTIONS})
     say(
-        f"connected {len(open_ids)} accounts to {len(workspaces)} workspaces ({len(integrations)} integrations)"
+        f"connected {len(known.open_ids)} Login Kit and {len(known.business_ids)} business accounts and "
+        f"{report.advertisers} advertiser to {len(workspaces)} workspaces ({len(integrations)} integrations)"
     )
-    events = make_events(state, plan, open_ids, rng)
+    events = make_events(known, plan.unique, plan.interactions_per_person, rng)
     order = schedule(events, plan, rng)
-    report = Report(len(order), len(events), len(order) - len(events), plan.senders)
-    report.accounts, report.workspaces, report.integrations = (
-        len(open_ids),
-        len(workspaces),
-        len(integrations),
-    )
+    report.deliveries, report.unique_events = len(order), len(events)
+    report.duplicates_sent = len(order) - len(events)
+    report.warm_workers = warm_up(stack, plan)
     say(f"sending {len(order)} deliveries ({len(events)} unique) from {plan.senders} senders")
     report.setup_seconds = round(time.monotonic() - began, 2)
     # The stack copies bus events to a local queue; keep it short while sending (moto reads a long
@@ -286,22 +267,26 @@ def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
     drainer = threading.Thread(target=_drain_while, args=(stack, sending), name="bus-drain", daemon=True)
     drainer.start()
     try:
-        sent, seconds, report.timed_out = send_all(stack, state, order, plan, began + plan.time_limit)
+        sent, seconds, report.timed_out = send_all(stack, order, plan, began + plan.time_limit)
     finally:
         sending.clear()
         drainer.join(REQUEST_TIMEOUT)
     checking = time.monotonic()
     check_answers(report, sent, seconds)
-    # Expected: per integration, one lead per person who wrote to its account, holding exactly
-    # that person's unique events.
+    # Expected: per integration, one lead per person who wrote to its account (or filled in its
+    # advertiser's form), holding exactly that person's unique events (form entries).
     expected: dict[str, Expected] = {w: {} for w in workspaces}
-    for (workspace, open_id), integration_id in integrations.items():
+    for (workspace, account), integration_id in integrations.items():
         for e in events:
-            if e.open_id == open_id:
-                expected[workspace].setdefault((integration_id, e.person), set()).add(e.object_id)
+            if e.account == account:
+                for person, object_id in e.items:
+                    expected[workspace].setdefault((integration_id, person), set()).add(object_id)
     lead_ids = check_people(report, stack, expected)
-    # Every verified person became a lead while the deliveries were sent.
-    report.leads_per_second = round(report.people / report.seconds, 1) if report.seconds else 0.0
+    # Every verified person became a lead, and every event an interaction, while the deliveries
+    # were sent.
+    if report.seconds:
+        report.leads_per_second = round(report.people / report.seconds, 1)
+        report.interactions_per_second = round(report.interactions / report.seconds, 1)
     check_bus(report, stack, lead_ids, set(workspaces))
     report.check_seconds = round(time.monotonic() - checking, 2)
     return report

@@ -21,7 +21,8 @@ class Sent:
     status: int
     answer: str
     ms: float
-    # Which kind of delivery: the route and the mix entry (load.MIX), e.g. "POST /webhooks/tiktok comment".
+    # Which kind of delivery: the route and the mix entry (load_mix.MIX), e.g.
+    # "POST /webhooks/tiktok business dm".
     route: str = "POST /webhooks/tiktok"
 
 
@@ -34,6 +35,7 @@ class Report:
     duplicates_sent: int = 0
     senders: int = 0
     accounts: int = 0
+    advertisers: int = 0
     workspaces: int = 0
     integrations: int = 0
     answers: dict[str, int] = field(default_factory=dict)
@@ -56,14 +58,17 @@ class Report:
     missing_activity: int = 0
     extra_activity: int = 0
     foreign_events: int = 0
+    # The ramp-up: warm workers per function before the first delivery (load.warm_up).
+    warm_workers: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     setup_seconds: float = 0.0
     check_seconds: float = 0.0
     throughput_per_second: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
-    # Per route and mix entry: deliveries, p50 and p95 in ms.
+    # Per route and mix entry: deliveries, p50 and p95 in ms, 5xx (or no answer).
     routes: dict[str, dict[str, float]] = field(default_factory=dict)
     leads_per_second: float = 0.0
+    interactions_per_second: float = 0.0
     timed_out: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -80,8 +85,10 @@ class Report:
         lat = {k: f"{self.latency_ms.get(k, 0):.0f} ms" for k in ("p50", "p95", "p99", "max")}
         rows = {
             "deliveries": f"{self.deliveries} ({self.unique_events} unique + {self.duplicates_sent} duplicates)",
-            "concurrency": f"{self.senders} senders",
-            "accounts": f"{self.accounts} accounts, {self.workspaces} workspaces, {self.integrations} integrations",
+            "concurrency": f"{self.senders} senders; warm workers "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.warm_workers.items())),
+            "accounts": f"{self.accounts} accounts, {self.advertisers} advertisers, {self.workspaces} workspaces, "
+            f"{self.integrations} integrations",
             "answers": ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())),
             "5xx": str(self.server_errors),
             "people": f"{self.people} leads of {self.expected_people} expected "
@@ -99,10 +106,43 @@ class Report:
                 f"{route}: {int(r['deliveries'])} sent, p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms"
                 for route, r in sorted(self.routes.items())
             ),
-            "leads": f"{self.leads_per_second:.1f} leads created/s ({self.people} over {self.seconds:.1f} s)",
+            "leads": f"{self.leads_per_second:.1f} leads created/s ({self.people} over {self.seconds:.1f} s), "
+            f"{self.interactions_per_second:.1f} interactions/s ({self.interactions})",
             "result": "OK" if self.ok else "FAILED: " + "; ".join(self.problems),
         }
-        return "\n".join(f"{k.ljust(13)}  {v}" for k, v in rows.items())
+        return "\n".join(f"{k.ljust(13)}  {v}" for k, v in rows.items()) + "\n\n" + self.route_table()
+
+    def route_table(self) -> str:
+        """Per route: deliveries, p50 and p95 latency and 5xx; then leads and interactions created
+        per second over the whole run."""
+        head = ("route", "deliveries", "p50 ms", "p95 ms", "5xx")
+        lines = [
+            (route, str(int(r["deliveries"])), f"{r['p50']:.0f}", f"{r['p95']:.0f}", str(int(r["5xx"])))
+            for route, r in sorted(self.routes.items())
+        ]
+        lines.append(
+            (
+                "all",
+                str(sum(int(r["deliveries"]) for r in self.routes.values())),
+                f"{self.latency_ms.get('p50', 0):.0f}",
+                f"{self.latency_ms.get('p95', 0):.0f}",
+                str(self.server_errors),
+            )
+        )
+        widths = [max(len(row[i]) for row in [head, *lines]) for i in range(len(head))]
+        text = [
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+            for row in [head, *lines]
+        ]
+        text.insert(1, "  ".join("-" * w for w in widths))
+        text.append(
+            f"leads created {self.leads_per_second:.1f}/s, interactions {self.interactions_per_second:.1f}/s "
+            f"(over {self.seconds:.1f} s of sending)"
+        )
+        return "\n".join(text)
 
 
 # (integration id, person handle) → the TikTok object ids of that person's unique events
@@ -151,12 +191,12 @@ def bus_events(stack: Any, expected: int, wait: float = 10.0) -> list[dict[str, 
         seen = len(events)
 
 
-def percentile(values: list[float], p: float) -> float:
-    """The nearest-rank ``p``-th percentile of ``values`` (0 for none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+def percentile(values: list[float], p: int) -> float:
+    """The ``p``-th percentile of ``values`` (``statistics.quantiles``, inclusive: interpolated
+    between the observed values, never beyond them; 0 for none)."""
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 def check_answers(report: Report, sent: list[Sent], seconds: float) -> None:
@@ -167,19 +207,20 @@ def check_answers(report: Report, sent: list[Sent], seconds: float) -> None:
     report.latency_ms = {f"p{p}": round(percentile(latencies, p), 1) for p in (50, 95, 99)}
     report.latency_ms["max"] = round(max(latencies, default=0.0), 1)
     report.latency_ms["mean"] = round(statistics.fmean(latencies), 1) if latencies else 0.0
-    by_route: dict[str, list[float]] = {}
+    by_route: dict[str, list[Sent]] = {}
     for s in sent:
-        by_route.setdefault(s.route, []).append(s.ms)
+        by_route.setdefault(s.route, []).append(s)
     report.routes = {
         route: {
-            "deliveries": len(ms),
-            "p50": round(percentile(ms, 50), 1),
-            "p95": round(percentile(ms, 95), 1),
+            "deliveries": len(got),
+            "p50": round(percentile([s.ms for s in got], 50), 1),
+            "p95": round(percentile([s.ms for s in got], 95), 1),
+            "5xx": sum(1 for s in got if _server_error(s)),
         }
-        for route, ms in by_route.items()
+        for route, got in by_route.items()
     }
     report.answers = dict(Counter(f"{s.status} {s.answer}" for s in sent))
-    report.server_errors = sum(1 for s in sent if s.status >= 500 or s.status == 0)
+    report.server_errors = sum(1 for s in sent if _server_error(s))
     if report.timed_out or len(sent) != report.deliveries:
         report.problems.append(
             f"only {len(sent)} of {report.deliveries} deliveries were sent in the time limit"
@@ -191,8 +232,23 @@ def check_answers(report: Report, sent: list[Sent], seconds: float) -> None:
         report.problems.append(f"unexpected answers: {odd}")
 
 
+def _server_error(sent: Sent) -> bool:
+    """A 5xx, or no answer at all (a timeout, a dropped connection)."""
+    return sent.status >= 500 or sent.status == 0
+
+
 def _object_id(source_ref: dict[str, Any]) -> str | None:
-    return source_ref.get("comment_id") or source_ref.get("message_id")
+    """The TikTok object an interaction is: a comment, a DM, a lead-form entry."""
+    return source_ref.get("comment_id") or source_ref.get("message_id") or source_ref.get("lead_id")
+
+
+def person_of(lead: dict[str, Any]) -> str:
+    """Who a listed lead is: the TikTok handle, or for a lead-form person the normalised email
+    (trimmed, lowercased: the person key of DESIGN §6 and docs/lead-forms.md)."""
+    username = (lead.get("author") or {}).get("username")
+    if username:
+        return str(username)
+    return str((lead.get("contact") or {}).get("email") or "").strip().lower()
 
 
 def check_people(report: Report, stack: Any, expected: dict[str, Expected]) -> dict[str, int]:
@@ -207,11 +263,11 @@ def check_people(report: Report, stack: Any, expected: dict[str, Expected]) -> d
         report.people += len(listed)
         if any(lead["workspace_id"] != workspace for lead in listed):
             report.problems.append(f"{workspace} lists another workspace's lead")
-        seen = Counter((lead["integration_id"], lead["author"]["username"]) for lead in listed)
+        seen = Counter((lead["integration_id"], person_of(lead)) for lead in listed)
         report.missing_people += len(set(people) - set(seen))
         report.unexpected_people += len(set(seen) - set(people)) + sum(n - 1 for n in seen.values())
         for lead in listed:
-            want = people.get((lead["integration_id"], lead["author"]["username"]), set())
+            want = people.get((lead["integration_id"], person_of(lead)), set())
             got = Counter(_object_id(i["source_ref"]) for i in timeline(stack, workspace, lead["lead_id"]))
             report.interactions += sum(got.values())
             report.missing_interactions += len(want - set(got))

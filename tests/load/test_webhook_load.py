@@ -1,6 +1,7 @@
-"""Signed webhook deliveries from concurrent senders through the local gateway, written by a pool
-of people: afterwards each person is one lead holding exactly their unique events, the bus saw
-each person captured once and each later interaction once, and nothing answered a 5xx.
+"""Signed deliveries from concurrent senders through the local gateway — Login Kit and business
+comments and DMs, lead-form deliveries of 100 entries — written by a pool of people: afterwards each
+person is one lead holding exactly their unique events (form entries), the bus saw each person
+captured once and each later interaction once, and nothing answered a 5xx.
 
 ``make test`` sends ``ORCAPULSE_LOAD_DELIVERIES`` (default 200); ``make load`` runs the full
 2,000 through ``python -m orcapulse_local.load``."""
@@ -11,6 +12,7 @@ import os
 
 import pytest
 
+from orcapulse_local import ads_emulator
 from orcapulse_local.load import Plan, run
 
 pytestmark = pytest.mark.slow
@@ -30,11 +32,22 @@ def test_duplicated_concurrent_deliveries_make_each_person_one_lead(stack, capsy
     assert report.wrong_counts == 0
     assert report.people_captured_once == report.people
     assert report.activity == report.expected_interactions - report.people
-    assert report.accounts >= 3
+    assert report.accounts >= 4
+    assert report.advertisers == 1
     assert report.workspaces >= 2
     assert report.duplicates_sent == round(DELIVERIES * 0.2)
+    # Every kind of delivery was sent, and repeated: a lead form's repeat created nothing.
+    sent = {route: int(r["deliveries"]) for route, r in report.routes.items()}
+    kinds = ("comment", "dm", "business comment", "business dm")
+    assert all(sent[f"POST /webhooks/tiktok {kind}"] >= 2 for kind in kinds), sent
+    assert sent["POST /webhooks/tiktok/leads lead form"] >= 2, sent
+    assert all(r["5xx"] == 0 for r in report.routes.values())
+    assert report.interactions_per_second > 0
+    assert report.warm_workers["WebhookFunction"] >= 1
+    assert report.warm_workers["LeadsWebhookFunction"] >= 1
 
-    # Nothing the emulator issued (codes, tokens) reached a function log.
-    issued = list(stack.emulator.state.issued)
+    # Nothing the emulators issued (codes, tokens), nor a form's answers, reached a function log.
+    ads = ads_emulator.of(stack.emulator).state
+    secret = [*stack.emulator.state.issued, *stack.emulator.business.state.issued, *ads.issued, *ads.personal]
     text = "\n".join(line for _, line in list(stack.logs))
-    assert not [s for s in issued if s in text]
+    assert not [s for s in secret if s in text]

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from orcapulse_local.gateway import Gateway, Request, Response, RouteTable, build_event, claims_as_strings
-from orcapulse_local.lambda_runtime import LambdaRuntime, functions_from_template
+from orcapulse_local.lambda_runtime import DEFAULT_CONCURRENCY, LambdaRuntime, functions_from_template
 from orcapulse_local.serving import PortInUseError
 from orcapulse_local.template import Route, deployment_context, load_template
 
@@ -435,6 +435,23 @@ def test_the_fallback_serves_only_paths_no_route_claims(app_dir):
     finally:
         runtime.stop()
         gw.stop()
+
+
+def test_warm_brings_a_pool_up_to_its_concurrency_and_the_warm_workers_serve(app_dir):
+    template = load_template(app_dir / "template.yaml")
+    ctx = deployment_context(template, {"Issuer": ISSUER, "Audience": "aud-1"})
+    runtime = LambdaRuntime(functions_from_template(template, ctx, app_dir), sink=lambda fn, line: None)
+    try:
+        assert runtime.warm("Echo", 2) == 2
+        assert runtime.warm("Echo", 1) == 2  # already warm: nothing started, nothing stopped
+        assert runtime.warm("Echo", 99) == DEFAULT_CONCURRENCY  # capped by its concurrency
+        started = len(runtime._all)
+        reply = runtime.invoke("Echo", {"rawPath": "/items/1", "headers": {}})
+        assert reply.error is None
+        assert len(runtime._all) == started  # served by a warm worker, none started
+    finally:
+        runtime.stop()
+    assert runtime.warm("Echo", 2) == 0  # a stopped runtime starts nothing
 
 
 # -- serving ----------------------------------------------------------------------------------------------------
