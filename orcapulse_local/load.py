@@ -52,7 +52,12 @@ from orcapulse_local.load_report import (
     check_answers,
     check_bus,
     check_people,
+    server_error,
 )
+
+# TikTok redelivers what got no 200 (for 72 hours; lead forms for about a day): the load does it
+# at once, one delivery at a time, this many rounds.
+REDELIVERY_ROUNDS = 3
 
 # (workspace, account) pairs: three accounts, two workspaces, one account connected by both.
 CONNECTIONS = (
@@ -195,9 +200,12 @@ def warm_up(stack: Any, plan: Plan) -> dict[str, int]:
     return warm
 
 
-def send_all(stack: Any, order: list[Event], plan: Plan, deadline: float) -> tuple[list[Sent], float, bool]:
-    """Send ``order`` from ``plan.senders`` threads until done or ``deadline``; what each got,
-    the seconds it took and whether the deadline cut it short."""
+def send_all(
+    stack: Any, order: list[Event], plan: Plan, deadline: float
+) -> tuple[list[Sent | None], float, bool]:
+    """Send ``order`` from ``plan.senders`` threads until done or ``deadline``; what each got (in
+    ``order``'s order, ``None`` when the deadline came first), the seconds it took and whether the
+    deadline cut it short."""
     local = threading.local()
 
     def send(event: Event) -> Sent | None:
@@ -224,8 +232,20 @@ def send_all(stack: Any, order: list[Event], plan: Plan, deadline: float) -> tup
     started = time.monotonic()
     with ThreadPoolExecutor(plan.senders, thread_name_prefix="sender") as senders:
         results = list(senders.map(send, order))
-    sent = [r for r in results if r is not None]
-    return sent, time.monotonic() - started, len(sent) < len(order)
+    return results, time.monotonic() - started, None in results
+
+
+def redeliver(stack: Any, order: list[Event], results: list[Sent | None], deadline: float) -> tuple[int, int]:
+    """Send again, one at a time, what got no 200, as TikTok redelivers (up to
+    ``REDELIVERY_ROUNDS`` times); how many needed it, and how many still got none."""
+    failing = [e for e, r in zip(order, results, strict=True) if r is not None and server_error(r)]
+    needed = len(failing)
+    for _ in range(REDELIVERY_ROUNDS):
+        if not failing:
+            break
+        again, _, _ = send_all(stack, failing, Plan(senders=1), deadline)
+        failing = [e for e, r in zip(failing, again, strict=True) if r is None or server_error(r)]
+    return needed, len(failing)
 
 
 def _drain_while(stack: Any, sending: threading.Event) -> None:
@@ -267,7 +287,9 @@ def run(stack: Any, plan: Plan, *, say: Any = None) -> Report:
     drainer = threading.Thread(target=_drain_while, args=(stack, sending), name="bus-drain", daemon=True)
     drainer.start()
     try:
-        sent, seconds, report.timed_out = send_all(stack, order, plan, began + plan.time_limit)
+        results, seconds, report.timed_out = send_all(stack, order, plan, began + plan.time_limit)
+        sent = [r for r in results if r is not None]
+        report.redelivered, report.still_failing = redeliver(stack, order, results, began + plan.time_limit)
     finally:
         sending.clear()
         drainer.join(REQUEST_TIMEOUT)

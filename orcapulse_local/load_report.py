@@ -65,6 +65,10 @@ class Report:
     check_seconds: float = 0.0
     throughput_per_second: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
+    # Deliveries that got no 200 at first and were sent again, as TikTok redelivers (load.redeliver),
+    # and how many of them still got none after the last round.
+    redelivered: int = 0
+    still_failing: int = 0
     # Per route and mix entry: deliveries, p50 and p95 in ms, 5xx (or no answer).
     routes: dict[str, dict[str, float]] = field(default_factory=dict)
     leads_per_second: float = 0.0
@@ -90,7 +94,8 @@ class Report:
             "accounts": f"{self.accounts} accounts, {self.advertisers} advertisers, {self.workspaces} workspaces, "
             f"{self.integrations} integrations",
             "answers": ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())),
-            "5xx": str(self.server_errors),
+            "5xx": f"{self.server_errors} at first; {self.redelivered} delivered again, "
+            f"{self.still_failing} still without a 200",
             "people": f"{self.people} leads of {self.expected_people} expected "
             f"({self.missing_people} missing, {self.unexpected_people} unexpected, "
             f"{self.wrong_counts} with a wrong interaction_count)",
@@ -215,24 +220,37 @@ def check_answers(report: Report, sent: list[Sent], seconds: float) -> None:
             "deliveries": len(got),
             "p50": round(percentile([s.ms for s in got], 50), 1),
             "p95": round(percentile([s.ms for s in got], 95), 1),
-            "5xx": sum(1 for s in got if _server_error(s)),
+            "5xx": sum(1 for s in got if server_error(s)),
         }
         for route, got in by_route.items()
     }
     report.answers = dict(Counter(f"{s.status} {s.answer}" for s in sent))
-    report.server_errors = sum(1 for s in sent if _server_error(s))
+    report.server_errors = sum(1 for s in sent if server_error(s))
     if report.timed_out or len(sent) != report.deliveries:
         report.problems.append(
             f"only {len(sent)} of {report.deliveries} deliveries were sent in the time limit"
         )
-    if report.server_errors:
-        report.problems.append(f"{report.server_errors} deliveries got a 5xx or no answer")
-    odd = {k: v for k, v in report.answers.items() if k not in ("200 accepted", "200 duplicate")}
+    # A 5xx is a problem on every route but the lead forms', whose 100-entry deliveries can outlast
+    # the gateway's 29 s behind the emulated DynamoDB (it answers one call at a time): TikTok
+    # redelivers those, and so does the load; one still failing after that is a problem too.
+    hard = sum(1 for s in sent if server_error(s) and LEADS_ROUTE not in s.route)
+    if hard:
+        report.problems.append(f"{hard} comment or DM deliveries got a 5xx or no answer")
+    if report.still_failing:
+        report.problems.append(f"{report.still_failing} deliveries got no 200 even when delivered again")
+    odd = {
+        k: v
+        for k, v in report.answers.items()
+        if k not in ("200 accepted", "200 duplicate") and not k.startswith(("5", "0 "))
+    }
     if odd:
         report.problems.append(f"unexpected answers: {odd}")
 
 
-def _server_error(sent: Sent) -> bool:
+LEADS_ROUTE = "/webhooks/tiktok/leads"
+
+
+def server_error(sent: Sent) -> bool:
     """A 5xx, or no answer at all (a timeout, a dropped connection)."""
     return sent.status >= 500 or sent.status == 0
 
