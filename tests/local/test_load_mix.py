@@ -91,7 +91,16 @@ def test_the_report_gives_each_route_its_deliveries_percentiles_and_5xx():
     assert comment["p95"] == round(statistics.quantiles([10, 20, 30, 40], n=100, method="inclusive")[94], 1)
     assert report.routes["POST /webhooks/tiktok/leads lead form"]["5xx"] == 2
     assert report.server_errors == 2
+    # A lead form's 5xx is reported, and fails the run only if its redelivery fails too; a comment's
+    # fails it at once.
+    assert report.ok
+    report.still_failing = 1
+    check_answers(report, comments + forms, seconds=2.0)
     assert not report.ok
+    failing_comment = Sent(504, "gateway_timeout", 29000, "POST /webhooks/tiktok comment")
+    again = Report(deliveries=8)
+    check_answers(again, [*comments, failing_comment, *forms], seconds=2.0)
+    assert again.problems == ["1 comment or DM deliveries got a 5xx or no answer"]
     table = report.route_table()
     assert "POST /webhooks/tiktok/leads lead form" in table
     assert table.splitlines()[0].split() == ["route", "deliveries", "p50", "ms", "p95", "ms", "5xx"]
