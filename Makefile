@@ -54,12 +54,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Everything that runs is type-checked: the layer, and beside it what drives it. Each function is a
-# module named `app`, so each is checked on its own (five `app` modules in one run collide).
+# Everything that runs is type-checked, in one mypy run: the layer, the functions and what drives
+# them. Each function is a module named `app`; with explicit_package_bases (pyproject.toml) it is
+# functions.<name>.app, so the functions no longer collide and need no process each.
 typecheck: $(STAMP)
-	$(BIN)/mypy layers/common/orcapulse_tiktok
-	$(BIN)/mypy bench tests orcapulse_local
-	@set -e; for app in functions/*/app.py; do echo "mypy $$app"; $(BIN)/mypy $$app; done
+	$(BIN)/mypy layers/common/orcapulse_tiktok functions bench tests orcapulse_local
 
 # The security scanners live in their own virtualenv (requirements-security.in says why).
 TOOLS_VENV ?= .venv-tools
@@ -86,8 +85,11 @@ template: $(STAMP)
 build: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template-file template.yaml
 
+# On every core (pytest-xdist); tests sharing a package- or module-scoped fixture (a local stack)
+# stay on one worker (tests/conftest.py). TEST_WORKERS=0 runs in this process, as bare pytest does.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The end-to-end console test drives Debian's Chromium with Playwright (whose wheel ships its
 # driver; no browser is ever downloaded). make test requires it instead of skipping it.

@@ -21,6 +21,7 @@ from moto import mock_aws
 
 from orcapulse_local.ads_state import AdsState
 from orcapulse_local.tiktok_state import TikTokState
+from tests.faults import report as fault_report
 from tests.support import aws_calls
 from tests.support.ads_fake import AdsFake
 from tests.support.business_fake import BusinessFake, BusinessState
@@ -307,3 +308,49 @@ def suite_logs() -> Iterator[SuiteLogs]:
     words = set(_SECRET_CHARS.findall("\n".join(captured.lines)))
     leaked = captured.secrets() & words
     assert not leaked, f"{len(leaked)} issued secret(s) appear in logs written during the suite"
+
+
+# -- running in parallel (make unit: pytest -n <cores> --dist loadgroup) -------------------------------
+def shared_scope(item: pytest.Item) -> str | None:
+    """The widest fixture wider than one test (and narrower than the session) that ``item`` uses, as
+    ``"<scope>:<where>"`` — the package for a package-scoped fixture (a local stack), the module for a
+    module-scoped one — or None when the test shares nothing with others but the session."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    shared = None
+    for name in info.names_closure:
+        definitions = info.name2fixturedefs.get(name)
+        scope = definitions[-1].scope if definitions else "function"
+        if scope == "package":
+            return f"package:{definitions[-1].baseid or '.'}"
+        if scope == "module":
+            shared = f"module:{item.nodeid.split('::')[0]}"
+    return shared
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` the tests that share a package- or module-scoped
+    fixture (the local stacks of tests/local, tests/contract and tests/load with their browser and
+    subprocesses; test_imports' cold imports, test_hot_partitions' burst...) form one group and run
+    on one worker, one after the other: each shared fixture is built once, not once per worker, and
+    a stack is stopped (its threads gone) before that worker mocks AWS in-process again. Every other
+    test goes to whichever worker is free; each worker has its own session fixtures, moto and
+    environment, in its own process."""
+    for item in items:
+        group = shared_scope(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    if hasattr(config, "workerinput"):
+        # A test of minutes handed out last would run alone at the end: hand those out first.
+        items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    fault_report.collect(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault matrix's summary line (and its table under ``make faults``), here because this
+    conftest is the one the xdist controller loads."""
+    fault_report.summary(terminalreporter)

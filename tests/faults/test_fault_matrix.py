@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.faults.conftest import ROWS, Case, baseline
+from tests.faults import report
+from tests.faults.conftest import Case, baseline
 from tests.faults.harness import SCENARIOS, assert_no_secret_in, environment
 
 
@@ -32,7 +33,7 @@ def test_the_baseline_is_deterministic_and_completes(path, tiktok_state):
         scenario.after_fault(env, ctx, outcome)  # the invariants hold after a clean run too
 
 
-def test_fault_then_clean_retry(case: Case, tiktok_state):
+def test_fault_then_clean_retry(case: Case, tiktok_state, request):
     scenario = SCENARIOS[case.path]
     row: dict[str, Any] = {
         "path": case.path,
@@ -42,7 +43,7 @@ def test_fault_then_clean_retry(case: Case, tiktok_state):
         "ok": False,
     }
     row.update(answer="-", invariants="-", retry="-")
-    ROWS.append(row)
+    report.record(request.node, row)
     with environment(tiktok_state) as env:
         ctx = scenario.setup(env)
         outcome, calls = scenario.record(env, ctx, fail_at=case.k, fault=case.fault)

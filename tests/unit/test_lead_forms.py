@@ -76,6 +76,7 @@ def test_one_person_by_email_whatever_its_case_else_phone_else_the_entry(
     assert counts == [1, 2, 2]
 
 
+@pytest.mark.heavy  # moto prices each of the ~2,000 writes' update expressions: minutes in all
 def test_a_thousand_entries_failing_at_entry_500_then_redelivered_complete_once(
     leads_webhook, ads_state, form, ads_integration, aws
 ):
