@@ -176,4 +176,4 @@ def test_an_erasure_removes_every_delivery_of_the_person(webhook, alpha, aws, ti
     assert not [i for i in aws.items("DeliveriesTable") if i["pk"]["S"] == f"R#{leads['orca_fan_88']}"]
     # Safe to repeat: what is gone is done.
     erasure.forget_person([leads["orca_fan_88"]], erased_ms=0, applied={})
-    assert store.forget_deliveries([leads["orca_fan_88"]], also=[]) == 0
+    assert store.forget_deliveries([leads["orca_fan_88"]], also={}) == 0

@@ -60,7 +60,8 @@ Process = Callable[[bytes], str]
 _touched: ContextVar[set[str] | None] = ContextVar("orcapulse_delivery_leads", default=None)
 # The leads whose interaction stored by this delivery carries its id: no reference needed.
 _covered: ContextVar[set[str] | None] = ContextVar("orcapulse_delivery_covered", default=None)
-_delivery: ContextVar[str | None] = ContextVar("orcapulse_delivery_id", default=None)
+# The delivery being processed: its id, and its S3 body's key when it has one.
+_delivery: ContextVar[tuple[str, str | None] | None] = ContextVar("orcapulse_delivery", default=None)
 # Set while a delivery is processed: marks that it carries an erased person's older event.
 _erased: ContextVar[list[str] | None] = ContextVar("orcapulse_delivery_erased", default=None)
 
@@ -112,8 +113,8 @@ def touched(lead_id: str) -> None:
         leads.add(lead_id)
 
 
-def in_process() -> str | None:
-    """The id of the delivery being processed (``None`` outside one)."""
+def in_process() -> tuple[str, str | None] | None:
+    """The delivery being processed: its id and its S3 body's key, if any (``None`` outside one)."""
     return _delivery.get()
 
 
@@ -167,7 +168,7 @@ def _collecting(delivery: Archived) -> Iterator[None]:
     covered: set[str] = set()
     erased: list[str] = []
     body_key = store.body_key_for(delivery)
-    tokens = (_touched.set(leads), _covered.set(covered), _delivery.set(delivery.delivery_id))
+    tokens = (_touched.set(leads), _covered.set(covered), _delivery.set((delivery.delivery_id, body_key)))
     erased_token = _erased.set(erased)
     ok = False
     try:

@@ -69,7 +69,12 @@ def forget_person(lead_ids: list[str], *, erased_ms: int, applied: dict[str, Any
     referenced for the leads, and those named by their interactions), then the leads' items. A
     retry runs it all again; what is gone already is done."""
     items_of = {lead_id: merge_store.person_items(lead_id) for lead_id in lead_ids}
-    named = {i["delivery_id"]["S"] for items in items_of.values() for i in items if "delivery_id" in i}
+    named = {
+        i["delivery_id"]["S"]: i.get("delivery_body", {}).get("S")
+        for items in items_of.values()
+        for i in items
+        if "delivery_id" in i
+    }
     deliveries.forget_deliveries(lead_ids, also=named)
     target, *merged = lead_ids
     erasure_store.delete_items(_keys(items_of[target], keep_lead=True))

@@ -77,6 +77,7 @@ def interaction_of(capture: Capture) -> Interaction:
     TikTok object, so every delivery of the object builds the same item."""
     lead_id = people.lead_id_for(capture.integration_id, capture.person_key)
     interaction_id = people.interaction_id_for(capture.integration_id, capture.object_key)
+    delivery = archive.in_process()
     return interactions()(
         lead_pk(lead_id),
         interaction_sk(interaction_id),
@@ -94,7 +95,8 @@ def interaction_of(capture: Capture) -> Interaction:
         author={k: v for k, v in capture.author.items() if v is not None},
         form_fields=capture.form_fields,
         expires_at=expires_at(capture.occurred_ms),
-        delivery_id=archive.in_process(),
+        delivery_id=delivery[0] if delivery else None,
+        delivery_body=delivery[1] if delivery else None,
     )
 
 

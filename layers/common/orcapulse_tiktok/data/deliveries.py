@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PynamoDBException
@@ -175,10 +175,11 @@ def quarantined() -> Iterator[str]:
     yield from (delivery_id for _, delivery_id in _index_ids(Delivery.by_quarantine, QUARANTINED, None))
 
 
-def forget_deliveries(lead_ids: Iterable[str], *, also: Iterable[str] = ()) -> int:
+def forget_deliveries(lead_ids: Iterable[str], *, also: Mapping[str, str | None] | None = None) -> int:
     """Erase every kept delivery that touched any of ``lead_ids`` (DESIGN §9: an erased person's
     raw deliveries go too) — the referenced ones and ``also`` (the ids the person's interactions
-    carry) — and the references themselves; the number of deliveries erased.
+    carry, with their S3 body's key if any) — and the references themselves; the number of
+    deliveries erased.
 
     A delivery is removed whole, other people in it included (a lead-form delivery carries many):
     the archive is a replay buffer, and what it loses here the stored leads still hold. Safe to
@@ -187,9 +188,8 @@ def forget_deliveries(lead_ids: Iterable[str], *, also: Iterable[str] = ()) -> i
     last, so a retry after a failure finds what it has not yet removed."""
     model = deliveries()
     erased: set[str] = set()
-    named = sorted(set(also))
-    if named:
-        erased.update(_forget_named(named))
+    if also:
+        erased.update(_forget_named(also))
     for lead_id in sorted(set(lead_ids)):
         try:
             refs = list(model.query(ref_pk(lead_id), consistent_read=True))
@@ -203,36 +203,33 @@ def forget_deliveries(lead_ids: Iterable[str], *, also: Iterable[str] = ()) -> i
             if ref.sk not in erased and ref.body_key:
                 delivery_bodies.delete(ref.body_key)
             erased.add(ref.sk)
-        try:
-            with model.batch_write() as batch:
-                for ref in refs:
-                    batch.delete(ref)
-        except PynamoDBException as exc:
-            raise faults.fault("forget deliveries", exc) from None
+        _delete_all(refs)
     return len(erased)
 
 
-def _forget_named(delivery_ids: list[str]) -> set[str]:
-    """Delete the named deliveries (those still kept: their ids): read which have an S3 body,
-    delete those bodies, then the items (a retry after a failure still finds the item, and so the
-    body's key)."""
+def _forget_named(named: Mapping[str, str | None]) -> set[str]:
+    """Delete the named deliveries and their S3 bodies (the item first, then the body, whose key
+    the naming interaction keeps for a retry); the ids of those that were still kept."""
     model = deliveries()
     try:
         items = list(
-            model.batch_get([(delivery_pk(d), DELIVERY_SK) for d in delivery_ids], consistent_read=True)
+            model.batch_get([(delivery_pk(d), DELIVERY_SK) for d in sorted(named)], consistent_read=True)
         )
     except PynamoDBException as exc:
         raise faults.fault("forget deliveries", exc) from None
-    for item in items:
-        if item.body_key:
-            delivery_bodies.delete(item.body_key)
+    _delete_all(items)
+    for body_key in sorted({key for key in named.values() if key}):
+        delivery_bodies.delete(body_key)
+    return {item.pk.removeprefix(DELIVERY_PREFIX) for item in items}
+
+
+def _delete_all(items: Iterable[Delivery]) -> None:
     try:
-        with model.batch_write() as batch:
+        with deliveries().batch_write() as batch:
             for item in items:
                 batch.delete(item)
     except PynamoDBException as exc:
         raise faults.fault("forget deliveries", exc) from None
-    return {item.pk.removeprefix(DELIVERY_PREFIX) for item in items}
 
 
 def _index_ids(index: Any, hash_key: str, condition: Any) -> list[tuple[int, str]]:

@@ -200,6 +200,7 @@ class Interaction(Model):
     # The archived webhook delivery that stored it (DESIGN §11): an erasure finds the person's
     # deliveries here, so the common delivery writes no separate reference (archive.py).
     delivery_id = UnicodeAttribute(null=True)
+    delivery_body = UnicodeAttribute(null=True)  # its S3 body's key, for a body too large for its item
 
     by_time = ByTimeIndex()
 
