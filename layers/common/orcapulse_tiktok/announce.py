@@ -93,29 +93,30 @@ def _interaction(lead: Lead, found: Found) -> dict[str, Any]:
 
 def events_for(record: Mapping[str, Any], found: Found | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The events one stream record of the leads table stands for: ``(detail-type, detail)``;
-    ``found`` holds the interactions the batch's captures applied (``interactions_to_read``)."""
-    announced = _announced(record)
+    ``found`` holds the interactions the batch's captures applied (``publish_stream`` reads them)."""
+    return _detailed(_announced(record), found or {})
+
+
+def _detailed(announced: tuple[str, Lead] | None, found: Found) -> list[tuple[str, dict[str, Any]]]:
     if announced is None:
         return []
     detail_type, lead = announced
     if detail_type == CAPTURED:
-        return [(CAPTURED, captured_detail(lead, found or {}))]
+        return [(CAPTURED, captured_detail(lead, found))]
     if detail_type == ACTIVITY:
-        return [(ACTIVITY, activity_detail(lead, found or {}))]
+        return [(ACTIVITY, activity_detail(lead, found))]
     if detail_type == ERASED:
         return [(ERASED, erased_detail(lead))]
     return [(UPDATED, updated_detail(lead))]
 
 
-def interactions_to_read(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+def _to_read(announced: Sequence[tuple[str, Lead] | None]) -> list[tuple[str, str]]:
     """``(lead id, interaction id)`` of every interaction the batch's captures announce."""
-    keys = []
-    for record in records:
-        announced = _announced(record)
-        if announced is not None and announced[0] in (CAPTURED, ACTIVITY):
-            lead = announced[1]
-            keys.append((lead.lead_id, str(_applied(lead).get("interaction_id", ""))))
-    return keys
+    return [
+        (lead.lead_id, str(_applied(lead).get("interaction_id", "")))
+        for detail_type, lead in filter(None, announced)
+        if detail_type in (CAPTURED, ACTIVITY)
+    ]
 
 
 def _announced(record: Mapping[str, Any]) -> tuple[str, Lead] | None:
@@ -183,11 +184,13 @@ def publish_stream(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     bus_name = get_settings().require("event_bus_name")
     entries: list[dict[str, Any]] = []
     owners: list[str] = []  # the sequence number of the record each entry came from
-    wanted = interactions_to_read(records)
+    # Each record is read once: what it announces, then the batch's interactions in one call.
+    announced = [_announced(record) for record in records]
+    wanted = _to_read(announced)
     found = lead_batches.interactions_at(wanted) if wanted else {}
-    for record in records:
+    for record, this in zip(records, announced, strict=True):
         sequence = str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
-        for detail_type, detail in events_for(record, found):
+        for detail_type, detail in _detailed(this, found):
             entries.append(bus.entry(bus_name, SOURCE, detail_type, detail))
             owners.append(sequence)
     accepted = bus.put_events(entries) if entries else []
